@@ -1,0 +1,3 @@
+module github.com/ferryrun/ferry/guest
+
+go 1.26

@@ -1,0 +1,140 @@
+package wasmrt
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// pool keeps instances ready so invocations do not pay instantiation (and a
+// Go guest's _initialize, milliseconds) on the hot path. One background
+// goroutine refills it whenever an instance is taken.
+type pool struct {
+	m      *Module
+	ready  chan *instance
+	refill chan struct{}
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newPool(m *Module, size int) *pool {
+	if size == 0 {
+		size = runtime.GOMAXPROCS(0)
+	}
+	p := &pool{m: m, done: make(chan struct{})}
+	if size < 0 {
+		return p
+	}
+	p.ready = make(chan *instance, size)
+	p.refill = make(chan struct{}, 1)
+	p.wg.Add(1)
+	go p.loop()
+	p.kick()
+	return p
+}
+
+func (p *pool) kick() {
+	select {
+	case p.refill <- struct{}{}:
+	default:
+	}
+}
+
+func (p *pool) loop() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.refill:
+		}
+		for len(p.ready) < cap(p.ready) {
+			inst, err := p.m.newInstance(context.Background())
+			if err != nil {
+				// The caller that needs an instance will instantiate
+				// inline and see the error itself; retrying here in a
+				// loop would only burn CPU.
+				p.m.log.Warn("pre-instantiate failed", "err", err)
+				break
+			}
+			select {
+			case p.ready <- inst:
+			case <-p.done:
+				_ = inst.Close(context.Background())
+				return
+			}
+		}
+	}
+}
+
+// taken refills the pool after a get. With reuse, instances come back
+// through put, so the pool only refills while empty at the start.
+func (p *pool) taken() {
+	if !p.m.reuse {
+		p.kick()
+	}
+}
+
+// get returns a ready instance, or instantiates one inline when none is. The
+// second result is the time the caller spent instantiating.
+func (p *pool) get(ctx context.Context) (*instance, time.Duration, error) {
+	if p.ready != nil {
+		select {
+		case inst := <-p.ready:
+			p.taken()
+			return inst, 0, nil
+		default:
+			p.taken()
+		}
+	}
+	start := time.Now()
+	inst, err := p.m.newInstance(ctx)
+	return inst, time.Since(start), err
+}
+
+// put offers a reused instance back. A warm instance is worth more than a
+// never-used one, so when the pool is full an unused instance makes room.
+func (p *pool) put(inst *instance) {
+	if p.ready != nil {
+		for range 2 {
+			select {
+			case <-p.done:
+			case p.ready <- inst:
+				return
+			default:
+				select {
+				case old := <-p.ready:
+					_ = old.Close(context.Background())
+				default:
+				}
+				continue
+			}
+			break
+		}
+	}
+	_ = inst.Close(context.Background())
+}
+
+func (p *pool) close() {
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
+	p.wg.Wait()
+}
+
+func (p *pool) drain() {
+	if p.ready == nil {
+		return
+	}
+	for {
+		select {
+		case inst := <-p.ready:
+			_ = inst.Close(context.Background())
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,6 @@
+;; abiv99: declares an ABI version this host does not know; it must be refused.
+(module
+  (memory (export "memory") 1)
+  (func (export "ferry_abi_v99"))
+  (func (export "ferry_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "ferry_run") (param i32 i32) (result i64) (i64.const 0)))

@@ -1,0 +1,7 @@
+;; trap: adversarial. Executes unreachable.
+(module
+  (memory (export "memory") 1)
+  (func (export "ferry_abi_v1"))
+  (func (export "ferry_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "ferry_run") (param i32 i32) (result i64)
+    unreachable))
