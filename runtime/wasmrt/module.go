@@ -186,7 +186,9 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 
 // Invoke runs the job once on input. A failure caused by the guest or its
 // input is a *JobError (match with errors.Is against ErrTimeout, ErrTrap…);
-// any other error is the host's.
+// any other error is the host's. When the guest ran and failed, the Result
+// is returned with the error (no Output, but Duration, PeakMemoryBytes and
+// Logs), so callers can report what the failed run cost.
 func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption) (*Result, error) {
 	o := invokeOptions{}
 	for _, opt := range opts {
@@ -247,6 +249,7 @@ func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption)
 		if je, ok := err.(*JobError); ok {
 			je.Job = m.name
 			m.log.Debug("invocation failed", "invocation_id", o.id, "kind", je.Kind, "err", je.Message)
+			return res, err
 		}
 		return nil, err
 	}

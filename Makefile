@@ -1,0 +1,73 @@
+# Ferry. A newcomer needs two targets: `make demo` and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin
+EXAMPLES_OUT := wasm-examples/build
+GO_JOBS := incredible-squaring sha256 jsontransform counter fetcher
+WAT_SRC := $(wildcard wasm-examples/wat/*.wat)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build examples wat demo test deps lint test-go test-guest bench fuzz cross clean help
+
+all: build
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/ferry
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ferry ./cmd/ferry
+
+examples: ## build the Go example jobs to wasm-examples/build (needs only Go)
+	@mkdir -p $(EXAMPLES_OUT)
+	@cd wasm-examples/go && for j in $(GO_JOBS); do \
+		echo "  wasm  $$j (reactor)"; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o ../build/$$j.wasm ./$$j || exit 1; \
+	done
+	@echo "  wasm  incredible-squaring (command)"
+	@cd wasm-examples/go && GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o ../build/incredible-squaring-cmd.wasm ./incredible-squaring
+
+wat: ## rebuild the committed WAT binaries (needs wabt's wat2wasm)
+	@command -v wat2wasm >/dev/null || { echo "wat2wasm not found: apt-get install wabt"; exit 1; }
+	@for f in $(WAT_SRC); do wat2wasm "$$f" -o "$${f%.wat}.wasm" || exit 1; done
+	@echo "rebuilt $(words $(WAT_SRC)) WAT modules"
+
+demo: build examples ## run Ferry's main job on embedded defaults and show what happened
+	@bash wasm-examples/demo.sh $(BIN)/ferry $(EXAMPLES_OUT) wasm-examples/wat
+
+deps: ## install what the tests need (idempotent, offline-safe when present)
+	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/dl"; exit 1; }
+	@$(GO) mod download
+	@cd guest && $(GO) mod download
+	@echo "deps: ok ($$($(GO) version))"
+
+lint: ## gofmt and go vet, every module, host and wasip1
+	@fmt=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+		if [ -n "$$fmt" ]; then echo "gofmt needed: $$fmt"; exit 1; fi
+	$(GO) vet ./...
+	cd guest && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+	cd wasm-examples/go && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-guest:
+	cd guest && $(GO) test -count=1 ./...
+
+test: deps lint test-go test-guest ## install deps, lint and run every test
+	@echo "make test: all passed"
+
+bench: ## run the benchmarks and write benchmarks/results/*.txt
+	@bash benchmarks/run.sh
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run=NONE -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmbin
+	$(GO) test -run=NONE -fuzz=FuzzDescribe -fuzztime=$${FUZZTIME:-30s} ./runtime/abi
+	$(GO) test -run=NONE -fuzz=FuzzDecodeHTTPRequest -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmrt
+
+cross: ## build ferry for linux/arm64 (t4g.nano) into bin/linux-arm64
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-arm64/ferry ./cmd/ferry
+	@file $(BIN)/linux-arm64/ferry 2>/dev/null || ls -la $(BIN)/linux-arm64/ferry
+
+clean: ## remove build outputs
+	rm -rf $(BIN) $(EXAMPLES_OUT)
