@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -38,6 +39,7 @@ type Wazero struct {
 	name  string
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
+	mem   *mappingPool
 }
 
 var _ Engine = (*Wazero)(nil)
@@ -54,7 +56,7 @@ func NewWazero(ctx context.Context, cfg WazeroConfig) (*Wazero, error) {
 	// Interrupt guests whose context ends: the timeout must stop a guest,
 	// never leave it spinning.
 	rc = rc.WithCloseOnContextDone(true)
-	w := &Wazero{name: name}
+	w := &Wazero{name: name, mem: newMappingPool(2 * runtime.GOMAXPROCS(0))}
 	if cfg.CacheDir != "" && !cfg.Interpreter {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -110,7 +112,7 @@ func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Compiled, error) {
 	for _, m := range cm.ImportedMemories() {
 		minMem = uint64(m.Min()) * 65536
 	}
-	return &wazeroCompiled{rt: w.rt, cm: cm, minMem: minMem}, nil
+	return &wazeroCompiled{rt: w.rt, cm: cm, minMem: minMem, mem: w.mem}, nil
 }
 
 // Close implements Engine.
@@ -122,6 +124,7 @@ func (w *Wazero) Close(ctx context.Context) error {
 	if w.cache != nil {
 		err = errors.Join(err, w.cache.Close(ctx))
 	}
+	w.mem.drain()
 	return err
 }
 
@@ -129,13 +132,14 @@ type wazeroCompiled struct {
 	rt     wazero.Runtime
 	cm     wazero.CompiledModule
 	minMem uint64
+	mem    *mappingPool
 }
 
 func (c *wazeroCompiled) Instantiate(ctx context.Context, cfg InstanceConfig) (inst Instance, err error) {
 	if cfg.MaxMemoryBytes > 0 && c.minMem > cfg.MaxMemoryBytes {
 		return nil, &MemoryLimitError{Need: c.minMem, Limit: cfg.MaxMemoryBytes}
 	}
-	mem := &limitedMemory{limit: cfg.MaxMemoryBytes}
+	mem := &limitedMemory{limit: cfg.MaxMemoryBytes, pool: c.mem}
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module may coexist
 		WithStartFunctions().
@@ -253,20 +257,30 @@ func classify(ctx context.Context, err error) error {
 }
 
 // limitedMemory backs one instance's linear memory and enforces its cap.
+// When it can, it reserves the whole cap as one lazily committed mapping up
+// front, so growing never copies; otherwise it falls back to Go slices.
 // wazero calls it from the goroutine running the guest only.
 type limitedMemory struct {
-	buf   []byte
-	limit uint64
-	peak  uint64
-	want  uint64
-	hit   bool
+	buf    []byte
+	limit  uint64
+	peak   uint64
+	want   uint64
+	hit    bool
+	mapped bool
+	pool   *mappingPool
 }
+
+// maxReserve bounds one mapping: wasm32 addresses at most 4 GiB.
+const maxReserve = 4 << 30
 
 var _ experimental.MemoryAllocator = (*limitedMemory)(nil)
 
 func (m *limitedMemory) Allocate(capBytes, maxBytes uint64) experimental.LinearMemory {
 	if m.limit == 0 || (maxBytes > 0 && maxBytes < m.limit) {
 		m.limit = maxBytes
+	}
+	if b, ok := m.pool.get(m.limit); ok {
+		m.buf, m.mapped = b[:0], true
 	}
 	return m
 }
@@ -277,8 +291,8 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 		return nil
 	}
 	if size > uint64(cap(m.buf)) {
-		// Grow geometrically (bounded by the limit) so a guest growing page
-		// by page does not copy its memory every time.
+		// Only without a mapping. Grow geometrically (bounded by the
+		// limit) so a guest growing page by page does not copy every time.
 		newCap := max(size, uint64(cap(m.buf))*2)
 		if m.limit > 0 {
 			newCap = min(newCap, m.limit)
@@ -293,7 +307,12 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
-func (m *limitedMemory) Free() { m.buf = nil }
+func (m *limitedMemory) Free() {
+	if m.mapped && m.buf != nil {
+		m.pool.put(m.buf, m.peak)
+	}
+	m.buf = nil
+}
 
 // seededReader is a deterministic randomness source.
 type seededReader struct {

@@ -23,7 +23,7 @@ type invocation struct {
 	m         *Module
 	id        string
 	limits    Limits
-	log       *slog.Logger
+	logger    *slog.Logger // built on first use: most calls never log
 	pending   []byte // result of the last state_get/http_request, for take
 	guestErr  []byte
 	hostCalls int
@@ -31,7 +31,7 @@ type invocation struct {
 	logBytes  int
 	logDrop   bool
 	logs      []LogLine
-	stderr    *logSink
+	stderr    logSink
 }
 
 type invocationKey struct{}
@@ -46,23 +46,25 @@ func invocationFrom(ctx context.Context) *invocation {
 }
 
 func (m *Module) newInvocation(id string) *invocation {
-	return &invocation{m: m, id: id, limits: m.limits, log: m.log.With("invocation_id", id)}
+	inv := &invocation{m: m, id: id, limits: m.limits}
+	inv.stderr = logSink{m: m, inv: inv, source: "stderr"}
+	return inv
+}
+
+func (inv *invocation) log() *slog.Logger {
+	if inv.logger == nil {
+		inv.logger = inv.m.log.With("invocation_id", inv.id)
+	}
+	return inv.logger
 }
 
 func (inv *invocation) guestErrMsg() string {
 	return "guest error: " + strings.ToValidUTF8(string(inv.guestErr), "\uFFFD")
 }
 
-func (inv *invocation) stderrSink() *logSink {
-	inv.stderr = &logSink{m: inv.m, inv: inv, source: "stderr"}
-	return inv.stderr
-}
+func (inv *invocation) stderrSink() *logSink { return &inv.stderr }
 
-func (inv *invocation) flushLogs() {
-	if inv.stderr != nil {
-		inv.stderr.flush()
-	}
-}
+func (inv *invocation) flushLogs() { inv.stderr.flush() }
 
 const maxLogLine = 4 << 10
 
@@ -73,13 +75,13 @@ func (inv *invocation) emit(level slog.Level, source, msg string) {
 	}
 	if inv.logBytes+len(msg) > inv.limits.MaxLogBytes {
 		inv.logDrop = true
-		inv.log.Warn("guest log limit reached; dropping the rest", "limit_bytes", inv.limits.MaxLogBytes)
+		inv.log().Warn("guest log limit reached; dropping the rest", "limit_bytes", inv.limits.MaxLogBytes)
 		return
 	}
 	inv.logBytes += len(msg)
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	inv.logs = append(inv.logs, LogLine{Level: level, Msg: msg, Source: source})
-	inv.log.Log(context.Background(), level, msg, "source", source)
+	inv.log().Log(context.Background(), level, msg, "source", source)
 }
 
 // logSink turns a guest's stderr into log lines.
@@ -249,7 +251,7 @@ func (r *Runtime) stateKey(ctx context.Context, mem engine.Memory, p, n uint64) 
 func (r *Runtime) stateFailed(inv *invocation, op, key string, err error) uint64 {
 	// The store failed, not the guest: log it host-side with context. The
 	// guest sees CodeFailed and decides.
-	inv.log.Warn("state store failed", "op", op, "key", key, "err", err)
+	inv.log().Warn("state store failed", "op", op, "key", key, "err", err)
 	return i32(abi.CodeFailed)
 }
 
@@ -395,16 +397,16 @@ func (r *Runtime) hostHTTP(ctx context.Context, mem engine.Memory, st []uint64) 
 func (r *Runtime) doHTTP(ctx context.Context, inv *invocation, raw []byte) ([]byte, int32) {
 	req, err := decodeHTTPRequest(raw)
 	if err != nil {
-		inv.log.Warn("http_request: malformed request", "err", err)
+		inv.log().Warn("http_request: malformed request", "err", err)
 		return nil, abi.CodeInvalid
 	}
 	u, err := url.Parse(req.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		inv.log.Warn("http_request: bad url", "url", req.url)
+		inv.log().Warn("http_request: bad url", "url", req.url)
 		return nil, abi.CodeInvalid
 	}
 	if !inv.m.allow.allows(u) {
-		inv.log.Warn("http_request: host not allowed", "host", u.Host)
+		inv.log().Warn("http_request: host not allowed", "host", u.Host)
 		return nil, abi.CodeDenied
 	}
 	inv.httpCalls++
@@ -422,13 +424,13 @@ func (r *Runtime) doHTTP(ctx context.Context, inv *invocation, raw []byte) ([]by
 	}
 	resp, err := r.client.Do(hreq)
 	if err != nil {
-		inv.log.Warn("http_request failed", "url", u.Redacted(), "err", err)
+		inv.log().Warn("http_request failed", "url", u.Redacted(), "err", err)
 		return nil, abi.CodeFailed
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(inv.limits.MaxHTTPResponseBytes)+1))
 	if err != nil {
-		inv.log.Warn("http_request: read body failed", "url", u.Redacted(), "err", err)
+		inv.log().Warn("http_request: read body failed", "url", u.Redacted(), "err", err)
 		return nil, abi.CodeFailed
 	}
 	if len(body) > inv.limits.MaxHTTPResponseBytes {
