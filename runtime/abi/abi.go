@@ -216,9 +216,6 @@ func DescribeModule(m *wasmbin.Module) (*Info, error) {
 				caps[CapFilesystem] = true
 			}
 		default:
-			if im.Kind == wasmbin.KindMemory && info.Memory == nil {
-				info.Memory = im.Memory
-			}
 			return nil, fmt.Errorf("%w: %s.%s (Ferry provides only the %q and %q namespaces)", ErrUnsupportedImport, im.Module, im.Name, Namespace, WASI)
 		}
 	}
@@ -233,7 +230,7 @@ func DescribeModule(m *wasmbin.Module) (*Info, error) {
 			continue
 		}
 		v, err := strconv.Atoi(rest)
-		if err != nil || v <= 0 {
+		if err != nil || v <= 0 || strconv.Itoa(v) != rest { // digits only, no sign or leading zero
 			return nil, fmt.Errorf("%w: export %q is not a valid version marker (want %s)", ErrABIVersion, e.Name, Marker)
 		}
 		if info.Version != 0 {

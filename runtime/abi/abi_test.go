@@ -295,6 +295,16 @@ func TestDescribe_Scenarios(t *testing.T) {
 			wantErr: abi.ErrABIVersion, wantMsg: []string{`"ferry_abi_vX" is not a valid version marker`, "ferry_abi_v1"},
 		},
 		{
+			name:    "marker with a leading zero",
+			wasm:    reactor().drop("ferry_abi_v1").fn("ferry_abi_v01", nil).wasm(),
+			wantErr: abi.ErrABIVersion, wantMsg: []string{`"ferry_abi_v01" is not a valid version marker`},
+		},
+		{
+			name:    "marker with a sign",
+			wasm:    reactor().drop("ferry_abi_v1").fn("ferry_abi_v+1", nil).wasm(),
+			wantErr: abi.ErrABIVersion, wantMsg: []string{`"ferry_abi_v+1" is not a valid version marker`},
+		},
+		{
 			name:    "marker v0",
 			wasm:    reactor().drop("ferry_abi_v1").fn("ferry_abi_v0", nil).wasm(),
 			wantErr: abi.ErrABIVersion, wantMsg: []string{`"ferry_abi_v0"`},

@@ -199,6 +199,10 @@ const (
 	maxName    = 1 << 16
 )
 
+// sectionRank is the canonical order of the known sections (tag, 13, sits
+// between memory and global; data count, 12, between element and code).
+var sectionRank = map[byte]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
 // Parse reads a module binary. It returns ErrNotWasm when the magic number is
 // absent, and an error wrapping ErrMalformed for anything else it cannot read.
 func Parse(b []byte) (*Module, error) {
@@ -210,6 +214,7 @@ func Parse(b []byte) (*Module, error) {
 	}
 	r := &reader{b: b, off: 8}
 	m := &Module{}
+	lastRank := 0
 	for r.off < len(r.b) {
 		start := r.off
 		id, err := r.byte()
@@ -225,6 +230,15 @@ func Parse(b []byte) (*Module, error) {
 		}
 		body := &reader{b: r.b[r.off : r.off+int(size)], base: r.off}
 		r.off += int(size)
+		if id != 0 {
+			// Known sections appear at most once, in canonical order; the
+			// function section's meaning depends on the imports before it.
+			rank, ok := sectionRank[id]
+			if ok && rank <= lastRank {
+				return nil, fmt.Errorf("%w: section %d at offset %d is out of order or repeated", ErrMalformed, id, start)
+			}
+			lastRank = rank
+		}
 		if err := m.section(id, body); err != nil {
 			return nil, fmt.Errorf("section %d at offset %d: %w", id, start, err)
 		}
@@ -445,11 +459,12 @@ func (r *reader) uleb(maxBits uint) (uint64, error) {
 		if shift >= maxBits {
 			return 0, fmt.Errorf("%w: LEB128 integer too long at offset %d", ErrMalformed, r.base+r.off)
 		}
+		if shift+7 > maxBits && uint64(c&0x7f)>>(maxBits-shift) != 0 {
+			// The last byte may only carry the bits that still fit.
+			return 0, fmt.Errorf("%w: LEB128 integer overflows %d bits at offset %d", ErrMalformed, maxBits, r.base+r.off)
+		}
 		v |= uint64(c&0x7f) << shift
 		if c&0x80 == 0 {
-			if maxBits < 64 && v>>maxBits != 0 {
-				return 0, fmt.Errorf("%w: LEB128 integer overflows %d bits at offset %d", ErrMalformed, maxBits, r.base+r.off)
-			}
 			return v, nil
 		}
 		shift += 7

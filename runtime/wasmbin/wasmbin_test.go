@@ -364,8 +364,9 @@ func TestParse_HandBuilt(t *testing.T) {
 			name: "skipped sections",
 			input: module(
 				sect(4, []byte{0xff, 0xff}),
+				sect(13),
 				sect(6, []byte{0xff}),
-				sect(9), sect(10, []byte{1, 2, 3}), sect(11), sect(12, []byte{0}), sect(13),
+				sect(9), sect(12, []byte{0}), sect(10, []byte{1, 2, 3}), sect(11),
 			),
 			check: func(t *testing.T, m *Module) {
 				assert.Equal(t, &Module{}, m)
@@ -402,6 +403,9 @@ func TestParse_Errors(t *testing.T) {
 		wantMsg string
 	}{
 		{name: "nil", input: nil, wantErr: ErrNotWasm},
+		{name: "function section before imports", input: module(sect(1, []byte{0}), sect(3, []byte{0}), sect(2, []byte{0})), wantErr: ErrMalformed, wantMsg: "out of order"},
+		{name: "repeated export section", input: module(sect(7, []byte{0}), sect(7, []byte{0})), wantErr: ErrMalformed, wantMsg: "out of order or repeated"},
+		{name: "u32 LEB overflowing in its last byte", input: module(sect(3, []byte{1, 0xff, 0xff, 0xff, 0xff, 0x7f})), wantErr: ErrMalformed, wantMsg: "overflows"},
 		{name: "empty", input: []byte{}, wantErr: ErrNotWasm},
 		{name: "magic only", input: Magic, wantErr: ErrNotWasm},
 		{name: "bad magic", input: cat([]byte("\x00ASM"), Version), wantErr: ErrNotWasm},

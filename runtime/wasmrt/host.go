@@ -24,7 +24,7 @@ type invocation struct {
 	id        string
 	limits    Limits
 	logger    *slog.Logger // built on first use: most calls never log
-	pending   []byte // result of the last state_get/http_request, for take
+	pending   []byte       // result of the last state_get/http_request, for take
 	guestErr  []byte
 	hostCalls int
 	httpCalls int
