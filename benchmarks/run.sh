@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# make bench: runs every benchmark and writes benchstat-readable output to
+# benchmarks/results/<date>.txt (and results/latest.txt). Machine details go
+# at the top of the file. BENCHTIME and COUNT tune the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p benchmarks/results
+out="benchmarks/results/$(date -u +%Y-%m-%d).txt"
+{
+  echo "# date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "# commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "# go: $(go version)"
+  echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | xargs) x $(nproc)"
+  echo "# mem: $(free -g 2>/dev/null | awk '/Mem:/{print $2" GiB"}')"
+  echo "# kernel: $(uname -sr)"
+} > "$out"
+bt=${BENCHTIME:-2s}
+count=${COUNT:-3}
+echo "running benchmarks (benchtime $bt, count $count); raw output: $out"
+go test -run NONE -bench . -benchtime "$bt" -count "$count" ./runtime/engine ./runtime/wasmrt | tee -a "$out"
+go test -run NONE -bench . -benchtime 10x -count "$count" ./benchmarks | tee -a "$out"
+cp "$out" benchmarks/results/latest.txt
+echo "wrote $out (compare runs with: benchstat OLD NEW)"
