@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -130,4 +131,67 @@ func TestMappingPool_Bounded(t *testing.T) {
 	p.put(c, 0)
 	p.drain()
 	assert.Empty(t, p.free)
+}
+
+// spinNoMemory is a command with no memory whose _start loops forever: the
+// instrumenter refuses it, so it runs under wazero's own interruption.
+var spinNoMemory = []byte{
+	0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00,
+	0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type () -> ()
+	0x03, 0x02, 0x01, 0x00, // one function
+	0x07, 0x0a, 0x01, 0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00, // export _start
+	0x0a, 0x09, 0x01, 0x07, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b, // loop br 0 end
+}
+
+// A spinning guest must stop at its deadline even while the Go runtime keeps
+// trying to stop the world: the interruption check has to leave compiled
+// code often enough for the GC (and the goroutine that flips the stop flag)
+// to run.
+func TestWazero_InterruptUnderGC(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		wasm         []byte
+		fn           string
+		instrumented bool
+		interpreter  bool
+	}{
+		{"instrumented loop", readWAT(t, "loop"), "ferry_run", true, false},
+		{"no memory: wazero's mechanism", spinNoMemory, "_start", false, false},
+		{"interpreter", readWAT(t, "loop"), "ferry_run", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t, WazeroConfig{Interpreter: tc.interpreter})
+			c, err := e.Compile(context.Background(), tc.wasm)
+			require.NoError(t, err)
+			assert.Equal(t, tc.instrumented, Instrumented(c))
+			inst, err := c.Instantiate(context.Background(), InstanceConfig{MaxMemoryBytes: 1 << 20})
+			require.NoError(t, err)
+			defer inst.Close(context.Background())
+
+			stopGC := make(chan struct{})
+			gcDone := make(chan int)
+			go func() {
+				n := 0
+				for {
+					select {
+					case <-stopGC:
+						gcDone <- n
+						return
+					default:
+						runtime.GC()
+						n++
+					}
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			err = inst.Function(tc.fn).CallWithStack(ctx, make([]uint64, 2))
+			close(stopGC)
+			gcs := <-gcDone
+			var intr *InterruptedError
+			require.ErrorAs(t, err, &intr)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.Positive(t, gcs, "collections completed while the guest spun")
+		})
+	}
 }

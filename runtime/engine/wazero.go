@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/ferryrun/ferry/runtime/abi"
+	"github.com/ferryrun/ferry/runtime/wasmbin/instrument"
 )
 
 // WazeroConfig configures the wazero engine.
@@ -35,11 +36,26 @@ type WazeroConfig struct {
 }
 
 // Wazero is the default engine.
+//
+// Interrupting a guest at its deadline: wazero's own mechanism
+// (WithCloseOnContextDone) costs a goroutine per guest call and an indirect
+// call at every loop iteration. With the optimising compiler, Ferry instead
+// instruments each module (runtime/wasmbin/instrument) with an inline check
+// of an exported stop global at function entries and loop headers, and sets
+// that global when the call's context ends. Modules the instrumenter cannot
+// handle run on a second runtime that uses wazero's mechanism, as does the
+// interpreter, whose own check is cheap.
 type Wazero struct {
 	name  string
-	rt    wazero.Runtime
+	cfg   WazeroConfig
 	cache wazero.CompilationCache
 	mem   *mappingPool
+
+	rt wazero.Runtime // instrumented modules, or everything with the interpreter
+
+	fallbackOnce sync.Once
+	fallback     wazero.Runtime // wazero's own termination; created on first need
+	fallbackErr  error
 }
 
 var _ Engine = (*Wazero)(nil)
@@ -47,32 +63,43 @@ var _ Engine = (*Wazero)(nil)
 // NewWazero starts a wazero runtime with WASI preview 1 and the ferry host
 // module.
 func NewWazero(ctx context.Context, cfg WazeroConfig) (*Wazero, error) {
-	rc := wazero.NewRuntimeConfigCompiler()
-	name := "wazero-compiler"
+	w := &Wazero{name: "wazero-compiler", cfg: cfg, mem: newMappingPool(2 * runtime.GOMAXPROCS(0))}
 	if cfg.Interpreter {
-		rc = wazero.NewRuntimeConfigInterpreter()
-		name = "wazero-interpreter"
+		w.name = "wazero-interpreter"
 	}
-	// Interrupt guests whose context ends: the timeout must stop a guest,
-	// never leave it spinning.
-	rc = rc.WithCloseOnContextDone(true)
-	w := &Wazero{name: name, mem: newMappingPool(2 * runtime.GOMAXPROCS(0))}
 	if cfg.CacheDir != "" && !cfg.Interpreter {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("open compilation cache %s: %w", cfg.CacheDir, err)
 		}
 		w.cache = cache
-		rc = rc.WithCompilationCache(cache)
 	}
-	w.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, w.rt); err != nil {
+	rt, err := w.newRuntime(ctx, cfg.Interpreter)
+	if err != nil {
 		_ = w.Close(ctx)
+		return nil, err
+	}
+	w.rt = rt
+	return w, nil
+}
+
+func (w *Wazero) newRuntime(ctx context.Context, wazeroTermination bool) (wazero.Runtime, error) {
+	rc := wazero.NewRuntimeConfigCompiler()
+	if w.cfg.Interpreter {
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	rc = rc.WithCloseOnContextDone(wazeroTermination)
+	if w.cache != nil {
+		rc = rc.WithCompilationCache(w.cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
-	b := w.rt.NewHostModuleBuilder(abi.Namespace)
+	b := rt.NewHostModuleBuilder(abi.Namespace)
 	for _, f := range abi.HostFuncs {
-		fn := cfg.Host[f.Name]
+		fn := w.cfg.Host[f.Name]
 		name := f.Name
 		b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 			if fn == nil {
@@ -82,10 +109,10 @@ func NewWazero(ctx context.Context, cfg WazeroConfig) (*Wazero, error) {
 		}), valueTypes(f.Type.Params), valueTypes(f.Type.Results)).Export(f.Name)
 	}
 	if _, err := b.Instantiate(ctx); err != nil {
-		_ = w.Close(ctx)
+		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate %s host module: %w", abi.Namespace, err)
 	}
-	return w, nil
+	return rt, nil
 }
 
 func valueTypes[T ~byte](ts []T) []api.ValueType {
@@ -99,9 +126,29 @@ func valueTypes[T ~byte](ts []T) []api.ValueType {
 // Name implements Engine.
 func (w *Wazero) Name() string { return w.name }
 
-// Compile implements Engine.
-func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Compiled, error) {
-	cm, err := w.rt.CompileModule(ctx, wasm)
+// Compile implements Engine. wazero can panic on some malformed modules
+// (found by fuzzing); that is reported as a compile error, never a crash.
+func (w *Wazero) Compile(ctx context.Context, wasm []byte) (c Compiled, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("%w: engine rejected the module: %v", ErrCompile, r)
+		}
+	}()
+	rt, code, instrumented := w.rt, wasm, false
+	if !w.cfg.Interpreter {
+		if out, err := instrument.Instrument(wasm); err == nil {
+			code, instrumented = out, true
+		} else {
+			// Not instrumentable (or not valid, which compiling reports
+			// better): use wazero's own interruption.
+			w.fallbackOnce.Do(func() { w.fallback, w.fallbackErr = w.newRuntime(ctx, true) })
+			if w.fallbackErr != nil {
+				return nil, w.fallbackErr
+			}
+			rt = w.fallback
+		}
+	}
+	cm, err := rt.CompileModule(ctx, code)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCompile, err)
 	}
@@ -112,7 +159,14 @@ func (w *Wazero) Compile(ctx context.Context, wasm []byte) (Compiled, error) {
 	for _, m := range cm.ImportedMemories() {
 		minMem = uint64(m.Min()) * 65536
 	}
-	return &wazeroCompiled{rt: w.rt, cm: cm, minMem: minMem, mem: w.mem}, nil
+	return &wazeroCompiled{rt: rt, cm: cm, minMem: minMem, mem: w.mem, instrumented: instrumented}, nil
+}
+
+// Instrumented reports whether c interrupts through Ferry's inline check
+// (true) or wazero's own mechanism.
+func Instrumented(c Compiled) bool {
+	wc, ok := c.(*wazeroCompiled)
+	return ok && wc.instrumented
 }
 
 // Close implements Engine.
@@ -120,6 +174,9 @@ func (w *Wazero) Close(ctx context.Context) error {
 	var err error
 	if w.rt != nil {
 		err = w.rt.Close(ctx)
+	}
+	if w.fallback != nil {
+		err = errors.Join(err, w.fallback.Close(ctx))
 	}
 	if w.cache != nil {
 		err = errors.Join(err, w.cache.Close(ctx))
@@ -129,10 +186,11 @@ func (w *Wazero) Close(ctx context.Context) error {
 }
 
 type wazeroCompiled struct {
-	rt     wazero.Runtime
-	cm     wazero.CompiledModule
-	minMem uint64
-	mem    *mappingPool
+	rt           wazero.Runtime
+	cm           wazero.CompiledModule
+	minMem       uint64
+	mem          *mappingPool
+	instrumented bool
 }
 
 func (c *wazeroCompiled) Instantiate(ctx context.Context, cfg InstanceConfig) (inst Instance, err error) {
@@ -171,7 +229,16 @@ func (c *wazeroCompiled) Instantiate(ctx context.Context, cfg InstanceConfig) (i
 		}
 		return nil, classify(ctx, err)
 	}
-	return &wazeroInstance{mod: mod, mem: mem, funcs: map[string]api.Function{}}, nil
+	wi := &wazeroInstance{mod: mod, mem: mem, funcs: map[string]api.Function{}}
+	if c.instrumented {
+		g, ok := mod.ExportedGlobal(instrument.StopGlobal).(api.MutableGlobal)
+		if !ok {
+			_ = mod.Close(ctx)
+			return nil, fmt.Errorf("instantiate: instrumented module lacks a mutable %s", instrument.StopGlobal)
+		}
+		wi.stop = g
+	}
+	return wi, nil
 }
 
 func (c *wazeroCompiled) Close(ctx context.Context) error { return c.cm.Close(ctx) }
@@ -180,18 +247,19 @@ type wazeroInstance struct {
 	mod   api.Module
 	mem   *limitedMemory
 	funcs map[string]api.Function
+	stop  api.MutableGlobal // nil unless instrumented
 }
 
 func (i *wazeroInstance) Function(name string) Function {
 	if f, ok := i.funcs[name]; ok {
-		return wazeroFunc{f}
+		return wazeroFunc{f, i.stop}
 	}
 	f := i.mod.ExportedFunction(name)
 	if f == nil {
 		return nil
 	}
 	i.funcs[name] = f
-	return wazeroFunc{f}
+	return wazeroFunc{f, i.stop}
 }
 
 func (i *wazeroInstance) Memory() Memory {
@@ -206,9 +274,23 @@ func (i *wazeroInstance) PeakMemoryBytes() uint64         { return i.mem.peak }
 func (i *wazeroInstance) MemoryLimitHit() bool            { return i.mem.hit }
 func (i *wazeroInstance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
 
-type wazeroFunc struct{ f api.Function }
+type wazeroFunc struct {
+	f    api.Function
+	stop api.MutableGlobal
+}
 
 func (f wazeroFunc) CallWithStack(ctx context.Context, stack []uint64) error {
+	if f.stop != nil && ctx.Done() != nil {
+		// The guest polls the stop global at every function entry and loop
+		// header, so setting it ends the call promptly with a trap that
+		// classify reports as an interruption. AfterFunc runs no goroutine
+		// until the context actually ends.
+		if ctx.Err() != nil {
+			return &InterruptedError{Cause: ctx.Err()}
+		}
+		cancel := context.AfterFunc(ctx, func() { f.stop.Set(1) })
+		defer cancel()
+	}
 	if err := f.f.CallWithStack(ctx, stack); err != nil {
 		return classify(ctx, err)
 	}
