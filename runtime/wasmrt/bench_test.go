@@ -182,3 +182,49 @@ func BenchmarkSHA256(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkInvokePaced calls the Go example in fresh-instance mode with a
+// pause between calls longer than one instantiation, the way service traffic
+// arrives: the pool refills in between, so each call finds a ready instance.
+// Compare p50 with BenchmarkInstantiate/go-squaring to see what the pool
+// hides; pool-hit-% is the share of calls that did not instantiate.
+func BenchmarkInvokePaced(b *testing.B) {
+	ctx := context.Background()
+	r := newRuntime(b, Config{})
+	m := load(b, r, goJob(b, "incredible-squaring", examples.Reactor), ModuleConfig{PoolSize: 2})
+	defer m.Close(ctx)
+	waitPoolReady(b, m)
+	lat := make([]time.Duration, 0, 1<<12)
+	var guest []time.Duration
+	hits := 0
+	for b.Loop() {
+		b.StopTimer()
+		time.Sleep(5 * time.Millisecond)
+		b.StartTimer()
+		t0 := time.Now()
+		res, err := m.Invoke(ctx, []byte("12345"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+		guest = append(guest, res.Duration)
+		if res.Instantiate == 0 {
+			hits++
+		}
+	}
+	b.ReportMetric(100*float64(hits)/float64(len(lat)), "pool-hit-%")
+	slices.Sort(guest)
+	b.ReportMetric(float64(guest[len(guest)/2].Nanoseconds())/1e3, "p50-guest-µs")
+	reportQuantiles(b, lat)
+}
+
+func waitPoolReady(t testing.TB, m *Module) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(m.pool.ready) < cap(m.pool.ready) {
+		if time.Now().After(deadline) {
+			t.Fatal("pool did not fill")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -217,6 +217,7 @@ func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption)
 	if err != nil {
 		return nil, err
 	}
+	defer m.pool.release()
 	inv := m.newInvocation(o.id)
 	inv.limits = lim
 	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)

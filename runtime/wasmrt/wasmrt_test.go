@@ -457,3 +457,19 @@ func TestJobError_Is(t *testing.T) {
 	assert.False(t, errors.Is(err, ErrTrap))
 	assert.True(t, strings.HasPrefix((&JobError{Job: "j", Message: "m"}).Error(), "job j: m"))
 }
+
+func TestPool_HidesInstantiation(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t, Config{})
+	m := load(t, r, goJob(t, "incredible-squaring", examples.Reactor), ModuleConfig{PoolSize: 2})
+	waitPoolReady(t, m)
+	res, err := m.Invoke(ctx, []byte("7"))
+	require.NoError(t, err)
+	assert.Equal(t, "49", string(res.Output))
+	assert.Zero(t, res.Instantiate, "a ready pool means no instantiation on the hot path")
+
+	none := load(t, r, goJob(t, "incredible-squaring", examples.Reactor), ModuleConfig{PoolSize: -1})
+	res, err = none.Invoke(ctx, []byte("7"))
+	require.NoError(t, err)
+	assert.Positive(t, res.Instantiate, "without a pool the call instantiates")
+}
