@@ -120,7 +120,28 @@ type section struct {
 // not modified, and Instrument is safe for concurrent use.
 //
 // Errors wrap ErrMalformed, ErrUnsupported or ErrStopExported.
-func Instrument(wasm []byte) (out []byte, err error) {
+func Instrument(wasm []byte) ([]byte, error) {
+	out, err := instrument(wasm)
+	if err != nil {
+		return nil, err
+	}
+	// The yield in the check needs memory 0 (see the package doc). This runs
+	// after instrumenting, so malformed input is reported as malformed; a
+	// module Parse cannot read may still be one wazero accepts (Parse is
+	// stricter), and refusing it sends it to wazero's own mechanism, which is
+	// always safe.
+	parsed, err := wasmbin.Parse(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot confirm the module has a memory (%v)", ErrUnsupported, err)
+	}
+	if !hasMemory(parsed) {
+		return nil, fmt.Errorf("%w: module has no memory, which the interruption check needs", ErrUnsupported)
+	}
+	return out, nil
+}
+
+// instrument does the rewriting; Instrument adds the memory check.
+func instrument(wasm []byte) (out []byte, err error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], wasmbin.Magic) {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, wasmbin.ErrNotWasm)
 	}
@@ -146,11 +167,6 @@ func Instrument(wasm []byte) (out []byte, err error) {
 		}
 	}
 
-	// The yield in the check needs memory 0 (see the package doc).
-	if parsed, err := wasmbin.Parse(wasm); err == nil && !hasMemory(parsed) {
-		return nil, fmt.Errorf("%w: module has no memory, which the interruption check needs", ErrUnsupported)
-	}
-
 	var importedGlobals, definedGlobals uint32
 	if imp != nil {
 		if importedGlobals, err = countImportedGlobals(wasm, imp); err != nil {
@@ -169,7 +185,7 @@ func Instrument(wasm []byte) (out []byte, err error) {
 		}
 	}
 	stopIdx := uint64(importedGlobals) + uint64(definedGlobals)
-	if stopIdx > math.MaxUint32 {
+	if stopIdx+1 > math.MaxUint32 { // the budget global sits at stopIdx+1
 		return nil, unsupported(0, "too many globals")
 	}
 	var exports uint32
