@@ -49,7 +49,7 @@ lint: ## gofmt and go vet, every module, host and wasip1
 	cd wasm-examples/go && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 
 test-go:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-guest:
 	cd guest && $(GO) test -count=1 ./...
@@ -64,6 +64,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmbin
 	$(GO) test -run=NONE -fuzz=FuzzDescribe -fuzztime=$${FUZZTIME:-30s} ./runtime/abi
 	$(GO) test -run=NONE -fuzz=FuzzDecodeHTTPRequest -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmrt
+	$(GO) test -run=NONE -fuzz='FuzzInstrument$$' -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmbin/instrument
+	$(GO) test -run=NONE -fuzz=FuzzInstrumentBody -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmbin/instrument
 
 cross: ## build ferry for linux/arm64 (t4g.nano) into bin/linux-arm64
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-arm64/ferry ./cmd/ferry

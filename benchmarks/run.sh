@@ -17,7 +17,12 @@ out="benchmarks/results/$(date -u +%Y-%m-%d).txt"
 bt=${BENCHTIME:-2s}
 count=${COUNT:-3}
 echo "running benchmarks (benchtime $bt, count $count); raw output: $out"
-go test -run NONE -bench . -benchtime "$bt" -count "$count" ./runtime/engine ./runtime/wasmrt | tee -a "$out"
+go test -run NONE -bench . -benchtime "$bt" -count "$count" ./runtime/engine ./runtime/wasmbin/instrument | tee -a "$out"
+go test -run NONE -bench '^Benchmark(Invoke|InvokeParallel|Instantiate|Compile|SHA256)$' -benchtime "$bt" -count "$count" ./runtime/wasmrt | tee -a "$out"
+# Paced calls sleep between iterations (outside the timer): a fixed count.
+go test -run NONE -bench '^BenchmarkInvokePaced$' -benchtime 300x -count "$count" ./runtime/wasmrt | tee -a "$out"
+# Same Go code natively without assembly, for the wasm/native ratio of like for like.
+go test -tags purego -run NONE -bench '^BenchmarkSHA256$/native' -benchtime "$bt" -count "$count" ./runtime/wasmrt | sed 's/BenchmarkSHA256\/native/BenchmarkSHA256\/native-purego/' | tee -a "$out"
 go test -run NONE -bench . -benchtime 10x -count "$count" ./benchmarks | tee -a "$out"
 cp "$out" benchmarks/results/latest.txt
 echo "wrote $out (compare runs with: benchstat OLD NEW)"
