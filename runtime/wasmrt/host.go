@@ -173,17 +173,19 @@ func readGuest(mem engine.Memory, p, n uint64, max int) ([]byte, int32) {
 	return b, 0
 }
 
+// guestMessage reads a log or error message, truncated to maxLogLine.
+func guestMessage(mem engine.Memory, ptr, n uint64) ([]byte, bool) {
+	return mem.Read(uint32(ptr), min(uint32(n), maxLogLine))
+}
+
 func hostLog(ctx context.Context, mem engine.Memory, st []uint64) {
 	inv := invocationFrom(ctx)
 	if inv == nil {
 		return
 	}
-	n := min(uint32(st[2]), maxLogLine)
-	b, ok := mem.Read(uint32(st[1]), n)
-	if !ok {
-		return
+	if b, ok := guestMessage(mem, st[1], st[2]); ok {
+		inv.emit(levelOf(int32(st[0])), "ferry.log", string(b))
 	}
-	inv.emit(levelOf(int32(st[0])), "ferry.log", string(b))
 }
 
 func hostError(ctx context.Context, mem engine.Memory, st []uint64) {
@@ -191,8 +193,7 @@ func hostError(ctx context.Context, mem engine.Memory, st []uint64) {
 	if inv == nil {
 		return
 	}
-	n := min(uint32(st[1]), maxLogLine)
-	b, ok := mem.Read(uint32(st[0]), n)
+	b, ok := guestMessage(mem, st[0], st[1])
 	if !ok {
 		b = []byte("(error message out of bounds)")
 	}
