@@ -10,8 +10,10 @@ package analyze
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -95,6 +97,19 @@ type Duration time.Duration
 // MarshalJSON implements json.Marshaler.
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return fmt.Appendf(nil, "%.3f", float64(time.Duration(d).Microseconds())/1000), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var ms float64
+	if err := json.Unmarshal(b, &ms); err != nil {
+		return fmt.Errorf("duration in ms: %w", err)
+	}
+	if ms < 0 || ms > float64(math.MaxInt64/int64(time.Millisecond)) {
+		return fmt.Errorf("duration %v ms out of range", ms)
+	}
+	*d = Duration(math.Round(ms * float64(time.Millisecond)))
+	return nil
 }
 
 // ErrSample wraps every failure of a sample run; a *SampleError says which

@@ -142,3 +142,15 @@ func TestQuantile(t *testing.T) {
 	assert.Equal(t, time.Duration(19), quantile(d, 0.95))
 	assert.Equal(t, time.Duration(1), quantile(d[:1], 0.95))
 }
+
+func TestDuration_JSON(t *testing.T) {
+	in := Duration(1234567 * time.Nanosecond)
+	b, err := json.Marshal(in)
+	require.NoError(t, err)
+	assert.Equal(t, "1.234", string(b))
+	var out Duration
+	require.NoError(t, json.Unmarshal(b, &out))
+	assert.Equal(t, Duration(1234*time.Microsecond), out)
+	assert.Error(t, json.Unmarshal([]byte("-1"), &out))
+	assert.Error(t, json.Unmarshal([]byte(`"fast"`), &out))
+}
