@@ -35,10 +35,26 @@ wat: ## rebuild the committed WAT binaries (needs wabt's wat2wasm)
 demo: build examples ## run Ferry's main job on embedded defaults and show what happened
 	@bash wasm-examples/demo.sh $(BIN)/ferry $(EXAMPLES_OUT) wasm-examples/wat
 
-deps: ## install what the tests need (idempotent, offline-safe when present)
+# Debian packages the toolchain tests need: wabt (WAT), clang + lld +
+# wasi-libc + compiler-rt (C), rustc + cargo + the wasm32 std (Rust; it links
+# with lld too), binaryen (wasm-opt).
+DEB_PACKAGES := wabt binaryen clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc cargo libstd-rust-dev-wasm32
+
+deps: ## install what the tests need (idempotent; installs only what is missing)
 	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/dl"; exit 1; }
 	@$(GO) mod download
 	@cd guest && $(GO) mod download
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing Debian packages:" $$missing; \
+		if ! command -v apt-get >/dev/null; then echo "deps: no apt-get; tests needing" $$missing "will skip"; \
+		else SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+			export DEBIAN_FRONTEND=noninteractive; \
+			$$SUDO apt-get install -y -q $$missing >/dev/null 2>&1 || \
+			{ $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q $$missing >/dev/null; } || \
+			echo "deps: could not install" $$missing "(offline?); tests needing them will skip"; \
+		fi; \
+	fi
 	@echo "deps: ok ($$($(GO) version))"
 
 lint: ## gofmt and go vet, every module, host and wasip1
@@ -47,6 +63,7 @@ lint: ## gofmt and go vet, every module, host and wasip1
 	$(GO) vet ./...
 	cd guest && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd wasm-examples/go && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
+	cd wasm-examples/blueprint/jobs/square-go && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
