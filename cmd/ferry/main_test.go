@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -153,7 +154,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestHelp_HasExamples(t *testing.T) {
-	for _, cmd := range [][]string{{"--help"}, {"run", "--help"}, {"inspect", "--help"}, {"version", "--help"}} {
+	for _, cmd := range [][]string{{"--help"}, {"run", "--help"}, {"inspect", "--help"}, {"build", "--help"}, {"analyze", "--help"}, {"version", "--help"}} {
 		r := ferry(t, "", cmd...)
 		assert.Equal(t, 0, r.code)
 		assert.Contains(t, r.stdout, "Examples:", "%v", cmd)
@@ -161,4 +162,40 @@ func TestHelp_HasExamples(t *testing.T) {
 	r := ferry(t, "", "version", "--json")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, `"abi":"v1"`)
+}
+
+func TestBuildAndAnalyze(t *testing.T) {
+	for _, tool := range []string{"go", "wat2wasm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (make deps installs it)", tool)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "bp.bundle")
+	r := ferry(t, "", "build", "../../compiler/build/testdata/bp", "--out", out, "--cache-dir", t.TempDir(), "--runs", "2", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var res struct {
+		Blueprint string `json:"blueprint"`
+		Jobs      []struct {
+			Name   string `json:"name"`
+			Module string `json:"module"`
+		} `json:"jobs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), r.stdout)
+	assert.Equal(t, "testbp", res.Blueprint)
+	assert.Len(t, res.Jobs, 3)
+
+	r = ferry(t, "", "analyze", out)
+	require.Equal(t, 0, r.code, r.stderr)
+	for _, want := range []string{"JOB", "sq", "go", "reactor", "unprofiled"} {
+		assert.Contains(t, r.stdout, want)
+	}
+	r = ferry(t, "", "analyze", filepath.Join(t.TempDir(), "missing.bundle"))
+	assert.Equal(t, 3, r.code)
+	assert.Contains(t, r.stderr, "manifest.json")
+
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "blueprint.toml"), []byte("[blueprint\n"), 0o644))
+	r = ferry(t, "", "build", bad)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "blueprint.toml:1:")
 }
