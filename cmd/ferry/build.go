@@ -20,6 +20,7 @@ func newBuildCmd(e *env) *cobra.Command {
 	var (
 		out, cacheDir string
 		noCache, js   bool
+		wasmOpt       bool
 		runs, jobs    int
 	)
 	cmd := &cobra.Command{
@@ -61,7 +62,7 @@ output is shown, and no bundle is written.`,
 			}
 			res, err := build.Build(ctx, dir, build.Options{
 				Out: out, CacheDir: buildCache, Runs: runs, Parallel: jobs,
-				Progress: progress, Runtime: rt, Ferry: version,
+				Progress: progress, Runtime: rt, Ferry: version, WasmOpt: wasmOpt,
 			})
 			if js && res != nil {
 				enc := json.NewEncoder(e.stdout)
@@ -95,6 +96,7 @@ output is shown, and no bundle is written.`,
 	fl.IntVar(&runs, "runs", 5, "profiling runs per sample (at least 2)")
 	fl.IntVarP(&jobs, "jobs", "j", 0, "jobs built in parallel (default: number of CPUs)")
 	fl.BoolVar(&js, "json", false, "print the build result as JSON")
+	fl.BoolVar(&wasmOpt, "wasm-opt", false, "optimise every module with binaryen's wasm-opt -O2 (slow for Go modules)")
 	return cmd
 }
 

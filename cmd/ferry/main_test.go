@@ -199,3 +199,27 @@ func TestBuildAndAnalyze(t *testing.T) {
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "blueprint.toml:1:")
 }
+
+func TestRun_BundleJob(t *testing.T) {
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		t.Skip("wat2wasm not installed (make deps installs it)")
+	}
+	out := filepath.Join(t.TempDir(), "bp.bundle")
+	r := ferry(t, "", "build", "../../compiler/build/testdata/bp", "--out", out, "--cache-dir", t.TempDir(), "--runs", "2", "-j", "1")
+	require.Equal(t, 0, r.code, r.stderr)
+
+	r = ferry(t, "", "run", out, "--job", "sq", "--input", "12", "--state", "memory", "-q", cacheFlag(t))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, "144", r.stdout)
+
+	r = ferry(t, "", "run", out, "--job", "sq", "--input", "3", "--json", "--state", "memory", cacheFlag(t))
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, `"job": "testbp.sq"`)
+
+	r = ferry(t, "", "run", out, "--state", "memory")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "--job (one of cat, echo, sq)")
+	r = ferry(t, "", "run", out, "--job", "nope", "--state", "memory")
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, `no job "nope"`)
+}

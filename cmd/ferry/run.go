@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferryrun/ferry/compiler/bundle"
 	"github.com/ferryrun/ferry/runtime/state"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 )
@@ -37,23 +38,29 @@ type runFlags struct {
 	engine           string
 	logLevel         string
 	quiet            bool
+	job              string
 }
 
 func newRunCmd(e *env) *cobra.Command {
 	f := &runFlags{}
 	cmd := &cobra.Command{
-		Use:   "run MODULE.wasm",
+		Use:   "run MODULE.wasm | BUNDLE --job NAME",
 		Short: "Run a job module once, in-process",
 		Long: `Run a job module once in the in-process runtime and write its raw output to
 stdout. The input comes from --input, --input-file or stdin. Guest logs go to
 stderr. With --json, stdout gets one result object instead: output, duration,
 memory used, and the error kind and message when the job fails.
 
+The argument is a module file, or a bundle written by ferry build with --job
+naming the job; the job's memory and timeout overrides and allowed hosts
+from blueprint.toml then apply unless flags say otherwise.
+
 Exit status: 0 ok, 1 the job failed, 2 usage, 3 module refused, 4 host error.`,
 		Example: `  ferry run squaring.wasm --input 12345
   echo -n hello | ferry run echo.wasm
   ferry run fetcher.wasm --input https://api.example.com/x --allow-host api.example.com
-  ferry run loop.wasm --timeout 100ms --json`,
+  ferry run loop.wasm --timeout 100ms --json
+  ferry run build/incredible-squaring.bundle --job square --input 12345`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runRun(cmd, e, f, args[0]) },
 	}
@@ -75,6 +82,7 @@ Exit status: 0 ok, 1 the job failed, 2 usage, 3 module refused, 4 host error.`,
 	fl.StringVar(&f.engine, "engine", wasmrt.EngineWazero, "engine: wazero or wazero-interpreter")
 	fl.StringVar(&f.logLevel, "log-level", "info", "guest log level shown on stderr: debug, info, warn, error")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress messages")
+	fl.StringVar(&f.job, "job", "", "the job to run when the argument is a bundle")
 	return cmd
 }
 
@@ -119,7 +127,7 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, path string) error {
 	if f.input != "" && f.inputFile != "" {
 		return withCode(exitUsage, errors.New("--input and --input-file are mutually exclusive"))
 	}
-	wasm, err := readModule(path)
+	wasm, name, err := loadRunTarget(cmd, f, path, &lim)
 	if err != nil {
 		return err
 	}
@@ -154,9 +162,8 @@ func runRun(cmd *cobra.Command, e *env, f *runFlags, path string) error {
 	}
 	defer rt.Close(ctx)
 
-	name := f.name
-	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	if f.name != "" {
+		name = f.name
 	}
 	done := startProgress(e.stderr, f.quiet || f.jsonOut, fmt.Sprintf("loading %s (%s, %s)", filepath.Base(path), humanBytes(len(wasm)), rt.EngineName()))
 	mod, err := rt.Load(ctx, wasm, wasmrt.ModuleConfig{
@@ -331,4 +338,48 @@ func startProgress(w io.Writer, quiet bool, msg string) (done func()) {
 		<-shown
 		fmt.Fprintf(w, "ferry: %s: done in %s\n", msg, time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// loadRunTarget reads the module to run: a file, or a job of a bundle. For a
+// bundle job, its blueprint overrides and grants fill in whatever the user
+// did not set by flag.
+func loadRunTarget(cmd *cobra.Command, f *runFlags, path string, lim *wasmrt.Limits) ([]byte, string, error) {
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() {
+		if f.job != "" {
+			return nil, "", withCode(exitUsage, fmt.Errorf("--job needs a bundle directory, %s is not one", path))
+		}
+		wasm, err := readModule(path)
+		return wasm, strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)), err
+	}
+	b, err := bundle.Open(path)
+	if err != nil {
+		return nil, "", withCode(exitModule, err)
+	}
+	if f.job == "" {
+		names := make([]string, len(b.Manifest.Jobs))
+		for i, j := range b.Manifest.Jobs {
+			names[i] = j.Name
+		}
+		return nil, "", withCode(exitUsage, fmt.Errorf("%s is a bundle: say which job with --job (one of %s)", path, strings.Join(names, ", ")))
+	}
+	job, ok := b.Manifest.Job(f.job)
+	if !ok {
+		_, err := b.Module(f.job) // for its message listing the jobs
+		return nil, "", withCode(exitUsage, err)
+	}
+	wasm, err := b.Module(f.job)
+	if err != nil {
+		return nil, "", withCode(exitModule, err)
+	}
+	if job.Overrides.MemoryMB != nil && !cmd.Flags().Changed("memory") {
+		lim.MaxMemoryBytes = uint64(*job.Overrides.MemoryMB) << 20
+	}
+	if job.Overrides.TimeoutSecs != nil && !cmd.Flags().Changed("timeout") {
+		lim.Timeout = time.Duration(*job.Overrides.TimeoutSecs) * time.Second
+	}
+	if len(f.allowHosts) == 0 {
+		f.allowHosts = job.NetworkCalls
+	}
+	return wasm, b.Manifest.Blueprint + "." + job.Name, nil
 }

@@ -49,6 +49,8 @@ type Options struct {
 	Drivers map[toolchain.Language]toolchain.Driver
 	// Ferry is the version string recorded in the manifest.
 	Ferry string
+	// WasmOpt runs binaryen's wasm-opt -O2 over every built module.
+	WasmOpt bool
 }
 
 // JobResult is what happened to one job.
@@ -98,6 +100,16 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	}
 	jobs := bp.SortedJobs()
 	fps := fingerprints(ctx, jobs, opts.Drivers)
+	if opts.WasmOpt {
+		// The optimiser is part of every job's toolchain: its version goes
+		// into the cache key, and its absence fails every job clearly.
+		v, err := toolchain.OptimizerFingerprint(ctx)
+		for lang, fp := range fps {
+			if fp.err == nil {
+				fps[lang] = fingerprint{fp.value + "; " + v, err}
+			}
+		}
+	}
 	res := &Result{Blueprint: bp.Name, Jobs: make([]JobResult, len(jobs))}
 	entries := make([]bundle.Job, len(jobs))
 	mods := map[string][]byte{}
@@ -216,7 +228,7 @@ func buildJob(ctx context.Context, bp *blueprint.Blueprint, job blueprint.Job, o
 	if fp.err != nil {
 		return fail(fp.err)
 	}
-	wasm, cached, err := buildCached(ctx, bp, job, drv, fp.value, opts.CacheDir)
+	wasm, cached, err := buildCached(ctx, bp, job, drv, fp.value, opts.CacheDir, opts.WasmOpt)
 	jr.Build, jr.Cached = time.Since(t0), cached
 	if err != nil {
 		return fail(err)
@@ -342,7 +354,7 @@ func loadSamples(bp *blueprint.Blueprint, job blueprint.Job) ([]analyze.Sample, 
 // buildCached returns the module from the cache when the key (toolchain
 // fingerprint, shape and every source byte) is unchanged, and builds it
 // otherwise.
-func buildCached(ctx context.Context, bp *blueprint.Blueprint, job blueprint.Job, drv toolchain.Driver, fp, cacheDir string) ([]byte, bool, error) {
+func buildCached(ctx context.Context, bp *blueprint.Blueprint, job blueprint.Job, drv toolchain.Driver, fp, cacheDir string, optimize bool) ([]byte, bool, error) {
 	key := ""
 	var err error
 	if cacheDir != "" {
@@ -361,6 +373,11 @@ func buildCached(ctx context.Context, bp *blueprint.Blueprint, job blueprint.Job
 	wasm, err := drv.Build(ctx, toolchain.Request{Dir: bp.Dir, Source: job.Source, Shape: toolchain.Shape(job.ResolvedShape()), WorkDir: work})
 	if err != nil {
 		return nil, false, err
+	}
+	if optimize {
+		if wasm, err = toolchain.Optimize(ctx, wasm, work); err != nil {
+			return nil, false, err
+		}
 	}
 	if key != "" {
 		if err := os.MkdirAll(cacheDir, 0o755); err == nil {

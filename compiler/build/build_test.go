@@ -157,3 +157,74 @@ func TestBuild_BadBlueprint(t *testing.T) {
 	_, err = Build(context.Background(), t.TempDir(), Options{Runtime: newRuntime(t)})
 	assert.ErrorContains(t, err, "blueprint.toml")
 }
+
+func writeBlueprint(t *testing.T, toml string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "blueprint.toml"), []byte(toml), 0o644))
+	for name, src := range files {
+		b, err := os.ReadFile(src)
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o644))
+	}
+	return dir
+}
+
+func TestBuild_WasmOpt(t *testing.T) {
+	ctx := context.Background()
+	if _, err := toolchain.OptimizerFingerprint(ctx); err != nil {
+		t.Skipf("%v", err)
+	}
+	requireTools(t)
+	dir := writeBlueprint(t, "[blueprint]\nname = \"opt\"\n[blueprint.jobs.echo]\nsource = \"echo.wat\"\ninline_samples = [\"abc\"]\n",
+		map[string]string{"echo.wat": "../../wasm-examples/wat/echo.wat"})
+	cache := t.TempDir()
+	plain, err := Build(ctx, dir, Options{CacheDir: cache, Runtime: newRuntime(t), Out: filepath.Join(t.TempDir(), "a")})
+	require.NoError(t, err)
+	opt, err := Build(ctx, dir, Options{CacheDir: cache, Runtime: newRuntime(t), Out: filepath.Join(t.TempDir(), "b"), WasmOpt: true})
+	require.NoError(t, err)
+	assert.False(t, opt.Jobs[0].Cached, "the optimiser is part of the cache key")
+	assert.NotEqual(t, plain.Jobs[0].Module, opt.Jobs[0].Module, "wasm-opt changed the module")
+	require.NotNil(t, opt.Manifest.Jobs[0].Profile, "the optimised module still runs its samples")
+}
+
+func TestBuild_ModuleBreaksABI(t *testing.T) {
+	dir := writeBlueprint(t, "[blueprint]\nname = \"abi\"\n[blueprint.jobs.bad]\nsource = \"bad.wasm\"\n[blueprint.jobs.good]\nsource = \"good.wasm\"\n",
+		map[string]string{"bad.wasm": "../../wasm-examples/wat/abiv99.wasm", "good.wasm": "../../wasm-examples/wat/echo.wasm"})
+	res, err := Build(context.Background(), dir, Options{Runtime: newRuntime(t)})
+	require.ErrorIs(t, err, ErrJobsFailed)
+	assert.Contains(t, res.Jobs[0].Error, "declares Ferry ABI v99")
+	assert.Empty(t, res.Jobs[1].Error)
+	_, statErr := os.Stat(filepath.Join(dir, "build"))
+	assert.True(t, os.IsNotExist(statErr), "no bundle, not even a directory")
+}
+
+// The example blueprint builds end to end in every language it uses.
+func TestBuild_ExampleBlueprint(t *testing.T) {
+	ctx := context.Background()
+	for lang, d := range toolchain.Drivers() {
+		if _, err := d.Fingerprint(ctx); err != nil {
+			t.Skipf("%s toolchain missing (make deps installs it): %v", lang, err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "example.bundle")
+	res, err := Build(ctx, "../../wasm-examples/blueprint", Options{Out: out, CacheDir: t.TempDir(), Runtime: newRuntime(t), Runs: 2})
+	require.NoError(t, err)
+	langs := map[string]bool{}
+	for _, j := range res.Manifest.Jobs {
+		langs[j.Language] = true
+	}
+	assert.Equal(t, map[string]bool{"go": true, "c": true, "rust": true, "wat": true, "wasm": true}, langs)
+	b, err := bundle.Open(out)
+	require.NoError(t, err)
+	for job, in := range map[string]string{"square": "12345", "reverse": "ferry", "wordcount": "a b\nc\n"} {
+		wasm, err := b.Module(job)
+		require.NoError(t, err)
+		mod, err := newRuntime(t).Load(ctx, wasm, wasmrt.ModuleConfig{PoolSize: -1})
+		require.NoError(t, err)
+		r, err := mod.Invoke(ctx, []byte(in))
+		require.NoError(t, err, job)
+		assert.Equal(t, map[string]string{"square": "152399025", "reverse": "yrref", "wordcount": "2 3 6\n"}[job], string(r.Output), job)
+	}
+}
