@@ -26,6 +26,8 @@ type Analysis struct {
 	Shape        abi.Shape        `json:"shape"`
 	ABIVersion   int              `json:"abi_version"`
 	Capabilities []abi.Capability `json:"capabilities"`
+	// Exports are the module's export names, sorted.
+	Exports []string `json:"exports"`
 	// IsPure: no state, network or filesystem. Only pure jobs may reuse
 	// instances, and only pure deterministic jobs may be hedged.
 	IsPure bool `json:"is_pure"`
@@ -56,6 +58,13 @@ func Module(wasm []byte, allowHosts []string) (*Analysis, error) {
 		RequiresState:   info.Has(abi.CapState),
 		NetworkCalls:    []string{},
 		MinMemoryBytes:  info.MinMemoryBytes(),
+	}
+	for _, e := range info.Exports {
+		a.Exports = append(a.Exports, e.Name)
+	}
+	slices.Sort(a.Exports)
+	if a.Exports == nil {
+		a.Exports = []string{}
 	}
 	if a.Capabilities == nil {
 		a.Capabilities = []abi.Capability{}

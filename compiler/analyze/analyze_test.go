@@ -59,6 +59,7 @@ func TestModule_Flags(t *testing.T) {
 			if tc.want.Capabilities != nil {
 				assert.Equal(t, tc.want.Capabilities, got.Capabilities)
 			}
+			assert.Contains(t, got.Exports, "memory")
 			if tc.want.MinMemoryBytes != 0 {
 				assert.Equal(t, tc.want.MinMemoryBytes, got.MinMemoryBytes)
 			}
