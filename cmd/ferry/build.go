@@ -125,14 +125,7 @@ samples is shown as unprofiled.`,
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "JOB\tLANG\tSHAPE\tCAPABILITIES\tPURE\tDETERMINISTIC\tSTATE\tNETWORK\tP50 ms\tP95 ms\tMAX ms\tPEAK MEM\n")
 			for _, j := range b.Manifest.Jobs {
-				caps := make([]string, len(j.Capabilities))
-				for i, c := range j.Capabilities {
-					caps[i] = string(c)
-				}
-				capStr := strings.Join(caps, ",")
-				if capStr == "" {
-					capStr = "-"
-				}
+				capStr := joinCaps(j.Capabilities, ",", "-")
 				net := "-"
 				if len(j.NetworkCalls) > 0 {
 					net = strings.Join(j.NetworkCalls, ",")

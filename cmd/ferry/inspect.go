@@ -64,14 +64,7 @@ func printInspect(e *env, r inspectResult) error {
 	if r.Version == 0 {
 		version = "none (plain WASI command)"
 	}
-	caps := make([]string, len(r.Capabilities))
-	for i, c := range r.Capabilities {
-		caps[i] = string(c)
-	}
-	capStr := strings.Join(caps, ", ")
-	if capStr == "" {
-		capStr = "none (compute only)"
-	}
+	capStr := joinCaps(r.Capabilities, ", ", "none (compute only)")
 	mem := "none"
 	if r.Memory != nil {
 		mem = fmt.Sprintf("%d pages (%s) initial", r.Memory.Min, humanBytes(int(r.Memory.Min*65536)))
@@ -113,4 +106,16 @@ func printInspect(e *env, r inspectResult) error {
 		fmt.Fprintf(w, "  %s.%s\t%s\n", im.Module, im.Name, typ)
 	}
 	return w.Flush()
+}
+
+// joinCaps lists capabilities for a human, or says none.
+func joinCaps(caps []abi.Capability, sep, none string) string {
+	if len(caps) == 0 {
+		return none
+	}
+	s := make([]string, len(caps))
+	for i, c := range caps {
+		s[i] = string(c)
+	}
+	return strings.Join(s, sep)
 }

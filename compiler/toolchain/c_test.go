@@ -33,13 +33,17 @@ func nativeBlueprintDir(t *testing.T) string {
 
 // requireC skips the test when the C toolchain is not installed, naming the
 // packages, so `go test` passes on a machine with only Go.
-func requireC(t *testing.T) {
+func requireC(t *testing.T) { t.Helper(); requireToolchain(t, "C toolchain", cPackages, cInstalled()) }
+
+// requireToolchain skips when probeErr says a toolchain is missing (naming
+// the packages that install it) and fails on any other probe error.
+func requireToolchain(t *testing.T, what, packages string, probeErr error) {
 	t.Helper()
-	if err := cInstalled(); err != nil {
-		if errors.Is(err, ErrMissing) {
-			t.Skipf("C toolchain not installed (apt-get install %s): %v", cPackages, err)
+	if probeErr != nil {
+		if errors.Is(probeErr, ErrMissing) {
+			t.Skipf("%s not installed (apt-get install %s): %v", what, packages, probeErr)
 		}
-		require.NoError(t, err)
+		require.NoError(t, probeErr)
 	}
 }
 

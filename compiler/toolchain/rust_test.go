@@ -2,7 +2,6 @@ package toolchain
 
 import (
 	"context"
-	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -24,12 +23,7 @@ const rustPackages = "rustc cargo libstd-rust-dev-wasm32"
 
 func requireRust(t *testing.T) {
 	t.Helper()
-	if err := rustInstalled(); err != nil {
-		if errors.Is(err, ErrMissing) {
-			t.Skipf("Rust toolchain for wasm not installed (apt-get install %s): %v", rustPackages, err)
-		}
-		require.NoError(t, err)
-	}
+	requireToolchain(t, "Rust toolchain for wasm", rustPackages, rustInstalled())
 }
 
 // rustInstalled probes once per test binary, with the real settings.

@@ -297,6 +297,22 @@ func (f wazeroFunc) CallWithStack(ctx context.Context, stack []uint64) error {
 	return nil
 }
 
+// wazeroTraps maps wazero's trap messages (internal/wasmruntime) to kinds.
+// Stack overflow has no "wasm error:" prefix in the optimising compiler.
+var wazeroTraps = []struct {
+	text string
+	kind TrapKind
+}{
+	{"wasm error: unreachable", TrapUnreachable},
+	{"stack overflow", TrapStackOverflow},
+	{"wasm error: out of bounds memory access", TrapOutOfBounds},
+	{"wasm error: integer divide by zero", TrapDivideByZero},
+	{"wasm error: integer overflow", TrapIntegerOverflow},
+	{"wasm error: invalid conversion to integer", TrapInvalidConversion},
+	{"wasm error: indirect call type mismatch", TrapIndirectCall},
+	{"wasm error: invalid table access", TrapTable},
+}
+
 // classify turns a wazero error into *Trap, *ExitError or *InterruptedError.
 func classify(ctx context.Context, err error) error {
 	var exit *sys.ExitError
@@ -314,26 +330,15 @@ func classify(ctx context.Context, err error) error {
 	}
 	msg := err.Error()
 	first, _, _ := strings.Cut(msg, "\n")
-	kind := TrapOther
-	switch {
-	case strings.Contains(first, "wasm error: unreachable"):
-		kind = TrapUnreachable
-	case strings.Contains(first, "stack overflow"):
-		kind = TrapStackOverflow
-	case strings.Contains(first, "wasm error: out of bounds memory access"):
-		kind = TrapOutOfBounds
-	case strings.Contains(first, "wasm error: integer divide by zero"):
-		kind = TrapDivideByZero
-	case strings.Contains(first, "wasm error: integer overflow"):
-		kind = TrapIntegerOverflow
-	case strings.Contains(first, "wasm error: invalid conversion to integer"):
-		kind = TrapInvalidConversion
-	case strings.Contains(first, "wasm error: indirect call type mismatch"):
-		kind = TrapIndirectCall
-	case strings.Contains(first, "wasm error: invalid table access"):
-		kind = TrapTable
-	case !strings.Contains(first, "wasm error:"):
-		kind = TrapHostPanic
+	kind := TrapHostPanic // not a wasm trap: a host function panicked
+	for _, t := range wazeroTraps {
+		if strings.Contains(first, t.text) {
+			kind = t.kind
+			break
+		}
+	}
+	if kind == TrapHostPanic && strings.Contains(first, "wasm error:") {
+		kind = TrapOther
 	}
 	return &Trap{Kind: kind, Detail: msg}
 }
