@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -144,13 +145,26 @@ func Build(ctx context.Context, dir string, opts Options) (*Result, error) {
 	if len(failed) > 0 {
 		return res, fmt.Errorf("%w: %s (no bundle written)", ErrJobsFailed, strings.Join(failed, ", "))
 	}
-	m := &bundle.Manifest{Blueprint: bp.Name, BuiltAt: time.Now().UTC(), Ferry: opts.Ferry, Jobs: entries}
+	m := &bundle.Manifest{Blueprint: bp.Name, BuiltAt: time.Now().UTC(), Ferry: opts.Ferry, Serverless: serverless(bp.Serverless), Jobs: entries}
 	if err := bundle.Write(opts.Out, m, mods); err != nil {
 		return res, err
 	}
 	res.Bundle, res.Manifest = opts.Out, m
 	res.Total = time.Since(start)
 	return res, nil
+}
+
+// serverless copies blueprint.toml's serverless preferences into the
+// manifest; nil when there are none.
+func serverless(s blueprint.Serverless) *bundle.Serverless {
+	if len(s.Providers) == 0 && len(s.Regions) == 0 && s.CostThreshold == nil && s.LatencyThreshold == nil {
+		return nil
+	}
+	out := &bundle.Serverless{Regions: slices.Clone(s.Regions), CostThresholdUSD: s.CostThreshold, LatencyThresholdMs: s.LatencyThreshold}
+	for _, p := range s.Providers {
+		out.Providers = append(out.Providers, string(p))
+	}
+	return out
 }
 
 func progress(w io.Writer, n, total int, jr JobResult) {

@@ -34,7 +34,23 @@ type Manifest struct {
 	BuiltAt   time.Time `json:"built_at"`
 	// Ferry is the version of ferry that built the bundle.
 	Ferry string `json:"ferry"`
-	Jobs  []Job  `json:"jobs"`
+	// Serverless is blueprint.toml's [blueprint.serverless]; nil when the
+	// blueprint sets none of it.
+	Serverless *Serverless `json:"serverless,omitempty"`
+	Jobs       []Job       `json:"jobs"`
+}
+
+// Serverless is where the blueprint lets its jobs go, and at what price and
+// speed (blueprint.toml's [blueprint.serverless]).
+type Serverless struct {
+	// Providers as blueprint.toml spells them (aws_lambda, …); empty: any.
+	Providers []string `json:"providers,omitempty"`
+	// Regions; empty: any.
+	Regions []string `json:"regions,omitempty"`
+	// CostThresholdUSD is the most one execution may cost.
+	CostThresholdUSD *float64 `json:"cost_threshold_usd,omitempty"`
+	// LatencyThresholdMs is the most one execution may take.
+	LatencyThresholdMs *int `json:"latency_threshold_ms,omitempty"`
 }
 
 // Job is one job's entry.
