@@ -60,3 +60,14 @@ func fmtUSD(v float64) string {
 	}
 	return fmt.Sprintf("$%.2g", v)
 }
+
+// fmtMsF prints milliseconds readably: 0.2 ms, 20.3 ms, 338 ms, 5.2 s.
+func fmtMsF(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.3g s", v/1000)
+	case v >= 1:
+		return fmt.Sprintf("%.3g ms", v)
+	}
+	return fmt.Sprintf("%.2g ms", v)
+}

@@ -105,6 +105,7 @@ const (
 	CodeLatency          Code = "latency"          // over the latency threshold
 	CodeNondeterministic Code = "nondeterministic" // never hedged
 	CodeForced           Code = "forced"           // force_serverless
+	CodeCapacity         Code = "capacity"         // the call rate needs more CPU than the VM has
 )
 
 // Reason is one finding about a job on a target. Blocking reasons make the
@@ -366,6 +367,11 @@ func (a *analyser) local(j Job) Target {
 		est := a.vm.Invocation(p.P50)
 		t.Cost = &Cost{PerCallUSD: est.TotalUSD, BilledMs: est.BilledMs, MonthlyUSD: cost.Monthly(est.TotalUSD, a.rate)}
 		t.Latency = &Latency{WarmMs: ms(p.P95)}
+		if busy := a.rate * p.P50.Seconds(); busy > float64(a.vm.VCPUs) {
+			t.Reasons = append(t.Reasons, Reason{Code: CodeCapacity, Message: fmt.Sprintf(
+				"at %g calls/s this job alone keeps %.3g vCPUs busy; the VM has %d, so most calls must go elsewhere",
+				a.rate, busy, a.vm.VCPUs)})
+		}
 		if a.latMax != nil && t.Latency.WarmMs > *a.latMax {
 			t.Reasons = append(t.Reasons, Reason{Code: CodeLatency, Message: fmt.Sprintf(
 				"p95 %s here is over the %g ms latency threshold; only a faster machine would help", fmtDur(p.P95), *a.latMax)})

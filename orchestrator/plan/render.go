@@ -66,7 +66,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 
 	// Monthly projection for the targets a job may use.
-	ew.printf("\nMonthly at %g call/s per job (%s calls), marginal list price\n", p.CallsPerSecond, thousands(int64(p.CallsPerSecond*cost.SecondsPerMonth)))
+	ew.printf("\nMonthly at %g calls/s per job (%s calls), marginal list price\n", p.CallsPerSecond, thousands(int64(p.CallsPerSecond*cost.SecondsPerMonth)))
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, j := range p.Jobs {
@@ -118,7 +118,7 @@ func cell(t Target) string {
 		c = "unpriced"
 	}
 	if t.Latency != nil {
-		l = fmt.Sprintf("%.3g ms", t.Latency.WarmMs)
+		l = fmtMsF(t.Latency.WarmMs)
 	}
 	return "✓ " + c + " · " + l
 }
