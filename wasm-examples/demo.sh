@@ -18,7 +18,7 @@ show() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 # run_ok CMD...: runs CMD, prints its output, and fails the demo if it fails.
-pretty() { local s="$*"; s=${s/#$FERRY/ferry}; s=${s// --cache-dir $cache --state $state -q/}; echo "$s"; }
+pretty() { local s="$*"; s=${s/#$FERRY/ferry}; s=${s// --cache-dir $cache --state $state -q/}; s=${s//$work\//}; echo "$s"; }
 run_ok() {
   show "$(pretty "$@")"
   local out rc
@@ -78,5 +78,40 @@ run_fail "$F" run "$WAT/bigoutput.wasm" "${common[@]}"
 run_fail "$F" run "$BUILD/fetcher.wasm" --input http://127.0.0.1:1/ "${common[@]}"
 run_fail "$F" run "$WAT/abiv99.wasm" "${common[@]}"
 run_fail "$F" run README.md "${common[@]}"
+
+step "Where would these jobs run? ferry build + ferry plan against a deployment policy"
+bp="$work/bp"; mkdir -p "$bp/jobs"
+cp "$BUILD"/{incredible-squaring,sha256,counter,fetcher}.wasm "$bp/jobs/"
+cat > "$bp/blueprint.toml" <<'TOML'
+[blueprint]
+name = "demo"
+
+[blueprint.serverless]
+latency_threshold = 100   # ms
+
+[blueprint.jobs.square]
+source = "jobs/incredible-squaring.wasm"
+inline_samples = ["12345", "18446744073709551615"]
+
+[blueprint.jobs.sha256]
+source = "jobs/sha256.wasm"
+inline_samples = ["hello ferry"]
+
+[blueprint.jobs.counter]
+source = "jobs/counter.wasm"
+inline_samples = ["1"]
+
+[blueprint.jobs.fetcher]
+source = "jobs/fetcher.wasm"
+allow_hosts = ["api.example.com"]   # no samples: reported as unprofiled
+TOML
+show "ferry build demo-blueprint   (four prebuilt modules, profiled on their samples)"
+"$F" build "$bp" --cache-dir "$cache" -o "$work/demo.bundle" 2>&1 | tail -1
+policy="$work/deployment-policy.json"
+show "ferry cloud policy --serverless true --faas-provider aws-lambda --faas-regions us-east-1,eu-west-1"
+"$F" cloud policy --policy "$policy" --serverless true --faas-provider aws-lambda --faas-regions us-east-1,eu-west-1 >/dev/null || exit 1
+show "ferry cloud policy --faas-provider cloudflare-workers --faas-cf-account 0123…cdef --faas-add"
+"$F" cloud policy --policy "$policy" --faas-provider cloudflare-workers --faas-cf-account 0123456789abcdef0123456789abcdef --faas-add >/dev/null || exit 1
+run_ok "$F" plan "$work/demo.bundle" --policy "$policy" --rate 20/s
 
 printf '\n%sDemo complete.%s Try: %sbin/ferry run --help%s\n' "$green" "$off" "$bold" "$off"

@@ -176,19 +176,25 @@ func reasonLines(j JobPlan) []string {
 		}
 	}
 	var lines []string
+	everywhere := map[Reason]bool{}
 	for _, r := range j.Local.Reasons {
+		if shared[r] || (len(j.Targets) == 1 && containsReason(j.Targets[0].Reasons, r)) {
+			everywhere[r] = true
+			lines = append(lines, "everywhere: "+reasonText(r))
+			continue
+		}
 		lines = append(lines, "local: "+reasonText(r))
 	}
 	if len(j.Targets) > 1 {
 		for _, r := range j.Targets[0].Reasons {
-			if shared[r] {
+			if shared[r] && !everywhere[r] {
 				lines = append(lines, "all providers: "+reasonText(r))
 			}
 		}
 	}
 	for _, t := range j.Targets {
 		for _, r := range t.Reasons {
-			if !shared[r] {
+			if !shared[r] && !everywhere[r] {
 				lines = append(lines, t.ID+": "+reasonText(r))
 			}
 		}
