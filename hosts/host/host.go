@@ -1,0 +1,153 @@
+// Package host is the contract every place a job can run implements: the
+// local runtime, a custom-FaaS HTTP host, AWS Lambda, Cloudflare Workers.
+// It is deliberately small and imports only the standard library, so the
+// orchestrator and every host depend on it and on nothing heavier.
+//
+// A Host deploys a job's module, invokes it, and removes it. Extras that not
+// every host has (warming, health, stats, batches) are separate one-method
+// interfaces, found by type assertion. Errors are typed (errors.go) so the
+// orchestrator can tell a job that failed from a host that failed: it
+// retries and fails over on the second, never on the first.
+package host
+
+import (
+	"context"
+	"time"
+)
+
+// Host is a place jobs run. Implementations are safe for concurrent use.
+type Host interface {
+	// Name identifies the host in plans, logs and metrics ("local",
+	// "custom/faas.example.com", "aws-lambda/us-east-1").
+	Name() string
+	// Deploy makes the job invocable and returns its handle. Deploying a
+	// job that is already deployed with the same module returns the same
+	// deployment; with a changed module it replaces the old one.
+	Deploy(ctx context.Context, job Job) (*Deployment, error)
+	// Invoke runs the deployed job once.
+	Invoke(ctx context.Context, d *Deployment, req Request) (*Response, error)
+	// Remove undeploys the job. Invoking it afterwards is ErrNotFound.
+	Remove(ctx context.Context, d *Deployment) error
+}
+
+// Job is what a host deploys.
+type Job struct {
+	// Name is the job's name: [a-z0-9_-]{1,64}.
+	Name string
+	// Module is the WebAssembly module; Digest its "sha256:<hex>".
+	Module []byte
+	Digest string
+	// Limits are enforced by the host, not just recorded.
+	Limits Limits
+	// Pure jobs (no state, no network) may reuse instances and may be
+	// retried and hedged.
+	Pure bool
+	// AllowHosts are the hosts the job's HTTP requests may reach.
+	AllowHosts []string
+}
+
+// Limits bound one invocation.
+type Limits struct {
+	// MemoryMB caps the job's linear memory. 0: the host's default.
+	MemoryMB int
+	// Timeout is the wall-clock budget of one invocation. 0: the host's
+	// default.
+	Timeout time.Duration
+	// MaxInputBytes and MaxOutputBytes cap the payload. 0: the host's
+	// default.
+	MaxInputBytes  int
+	MaxOutputBytes int
+}
+
+// Deployment is a deployed job.
+type Deployment struct {
+	// ID is the host's own name for it (a function name, an ARN, a path).
+	ID string
+	// Job and Digest say what is deployed.
+	Job    string
+	Digest string
+	// Host and Region say where.
+	Host   string
+	Region string
+	// Endpoint is where the host reaches it, if it has one.
+	Endpoint string
+	// Limits as the host applies them (defaults filled in).
+	Limits Limits
+	// Pure is the job's purity, which decides what is safe to retry.
+	Pure bool
+}
+
+// Request is one invocation.
+type Request struct {
+	Input []byte
+	// InvocationID correlates logs across hosts; empty: the host makes one.
+	InvocationID string
+}
+
+// Response is what an invocation returned and what it cost.
+type Response struct {
+	Output []byte
+	// Duration is the time the job ran, as the host measured it.
+	Duration time.Duration
+	// Billed is the time the host bills (rounded to its granularity);
+	// equal to Duration for hosts that do not bill.
+	Billed time.Duration
+	// MemoryUsedBytes is the largest linear memory the job reached.
+	MemoryUsedBytes uint64
+	// Cold is true when the call had to create an instance or environment
+	// first.
+	Cold bool
+	// Host and Region say where it ran.
+	Host   string
+	Region string
+	// InvocationID as used by the host.
+	InvocationID string
+	// Logs are the lines the job logged, when the host returns them.
+	Logs []string
+}
+
+// Warmer prepares instances ahead of calls.
+type Warmer interface {
+	// Warm makes up to n instances ready and returns how many are.
+	Warm(ctx context.Context, d *Deployment, n int) (int, error)
+}
+
+// HealthChecker reports whether a deployment can take calls.
+type HealthChecker interface {
+	Health(ctx context.Context, d *Deployment) (Health, error)
+}
+
+// Health is a deployment's state.
+type Health struct {
+	Healthy          bool
+	LastInvocation   time.Time // zero: never invoked
+	TotalInvocations int64
+	Detail           string
+}
+
+// StatsReporter reports a deployment's counters.
+type StatsReporter interface {
+	Stats(ctx context.Context, d *Deployment) (Stats, error)
+}
+
+// Stats are a deployment's counters since it was deployed.
+type Stats struct {
+	Invocations int64
+	Errors      int64
+	ColdStarts  int64
+	// Busy is the total time invocations ran.
+	Busy time.Duration
+}
+
+// BatchInvoker runs several requests in one round trip.
+type BatchInvoker interface {
+	// InvokeBatch returns one result per request, in order; a failed
+	// request has a nil Response and its error.
+	InvokeBatch(ctx context.Context, d *Deployment, reqs []Request) []Result
+}
+
+// Result is one request's outcome in a batch.
+type Result struct {
+	Response *Response
+	Err      error
+}
