@@ -24,5 +24,7 @@ go test -run NONE -bench '^BenchmarkInvokePaced$' -benchtime 300x -count "$count
 # Same Go code natively without assembly, for the wasm/native ratio of like for like.
 go test -tags purego -run NONE -bench '^BenchmarkSHA256$/native' -benchtime "$bt" -count "$count" ./runtime/wasmrt | sed 's/BenchmarkSHA256\/native/BenchmarkSHA256\/native-purego/' | tee -a "$out"
 go test -run NONE -bench . -benchtime 10x -count "$count" ./benchmarks | tee -a "$out"
+# The analyser and the cost model (issue 4).
+go test -run NONE -bench . -benchtime "$bt" -count "$count" ./orchestrator/plan ./orchestrator/cost ./orchestrator/policy | tee -a "$out"
 cp "$out" benchmarks/results/latest.txt
 echo "wrote $out (compare runs with: benchstat OLD NEW)"

@@ -186,7 +186,9 @@ func roundUpMs(d time.Duration, granularityMs int) int64 {
 	if d <= 0 {
 		return 0
 	}
-	units := (int64(d) + g - 1) / g
+	// (d-1)/g+1 rather than (d+g-1)/g, which overflows for d near
+	// MaxInt64 and billed a huge duration as 0 ms.
+	units := (int64(d)-1)/g + 1
 	return units * int64(granularityMs)
 }
 

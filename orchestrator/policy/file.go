@@ -9,8 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -84,16 +84,31 @@ func decode(file string, data []byte) (*Policy, error) {
 		e := &Error{File: file, Err: ErrSyntax}
 		switch {
 		case errors.As(err, &se):
-			e.Line, e.Col = pos(se.Offset)
+			// Offset counts the offending byte; point at it.
+			e.Line, e.Col = pos(max(se.Offset-1, 0))
 			e.Msg = se.Error()
 		case errors.As(err, &te):
 			e.Line, e.Col = pos(te.Offset)
 			e.Field = te.Field
-			e.Msg = fmt.Sprintf("want %s, found a JSON %s", jsonType(te.Type.Kind().String()), te.Value)
+			e.Msg = typeMsg(te)
 			e.Err = ErrInvalid
 		case errors.As(err, &fe):
 			e.Field, e.Msg, e.Err = fe.field, fe.msg, ErrInvalid
-			if path, off, ok := find(locate(data), fe.field); ok {
+			// The document's start: where a problem with the whole file
+			// is, and what offsets of the top-level value count from.
+			start := int64(len(data) - len(bytes.TrimLeft(data, " \t\r\n")))
+			if fe.field == "" {
+				e.Line, e.Col = pos(start)
+				break
+			}
+			where := locate(data)
+			near := int64(-1)
+			if fe.off >= 0 {
+				if base, ok := where[fe.section]; ok {
+					near = base + fe.off
+				}
+			}
+			if path, off, ok := find(where, fe.field, near); ok {
 				e.Field = path
 				e.Line, e.Col = pos(off)
 			}
@@ -119,8 +134,18 @@ func jsonType(goKind string) string {
 	return "an object"
 }
 
-// fieldError is a decoding error that knows its field.
-type fieldError struct{ field, msg string }
+func typeMsg(te *json.UnmarshalTypeError) string {
+	return fmt.Sprintf("want %s, found a JSON %s", jsonType(te.Type.Kind().String()), te.Value)
+}
+
+// fieldError is a decoding error that knows its field. off, when not -1, is
+// where in the section's value the error was found: it tells apart the
+// entries of an array, whose fields encoding/json names without indices.
+type fieldError struct {
+	field, msg string
+	section    string // top-level key off counts from
+	off        int64
+}
 
 func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
@@ -143,10 +168,10 @@ func (p *Policy) MarshalJSON() ([]byte, error) {
 func (p *Policy) UnmarshalJSON(b []byte) error {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(b, &top); err != nil {
-		return err
+		return prefix(err, "")
 	}
 	if top == nil {
-		return &fieldError{msg: "the policy must be a JSON object, not null"}
+		return &fieldError{msg: "the policy must be a JSON object, not null", off: -1}
 	}
 	*p = *Default()
 	if raw, ok := top["serverless"]; ok && !isNull(raw) {
@@ -160,7 +185,7 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 		var e Extensions
 		if err := dec.Decode(&e); err != nil {
 			if name, ok := unknownField(err); ok {
-				return &fieldError{field: findUnknown(raw, "ferry", name), msg: "unknown field (docs/policy.md lists the fields)"}
+				return &fieldError{field: findUnknown(raw, "ferry", name), msg: "unknown field (docs/policy.md lists the fields)", off: -1}
 			}
 			return prefix(err, "ferry")
 		}
@@ -178,17 +203,20 @@ func (p *Policy) UnmarshalJSON(b []byte) error {
 // prefix puts a section name in front of the field of a type error (whose
 // offset is relative to the section, so locate finds the position again).
 func prefix(err error, section string) error {
+	join := func(field string) string {
+		if section == "" || field == "" {
+			return section + field
+		}
+		return section + "." + field
+	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		f := section
-		if te.Field != "" {
-			f += "." + te.Field
-		}
-		return &fieldError{field: f, msg: fmt.Sprintf("want %s, found a JSON %s", jsonType(te.Type.Kind().String()), te.Value)}
+		return &fieldError{field: join(te.Field), msg: typeMsg(te), section: section, off: te.Offset}
 	}
 	var fe *fieldError
 	if errors.As(err, &fe) {
-		return &fieldError{field: section + "." + fe.field, msg: fe.msg}
+		// fe's offset, if any, counts from a value inside the section.
+		return &fieldError{field: join(fe.field), msg: fe.msg, off: -1}
 	}
 	return fmt.Errorf("%s: %w", section, err)
 }
@@ -203,30 +231,58 @@ func unknownField(err error) (string, bool) {
 	return m[1], true
 }
 
-// findUnknown finds the full path of an unknown key name inside a section.
+// findUnknown finds the full path of an unknown key name inside the ferry
+// section: the first key so named (encoding/json reports the first) where
+// Extensions has no such field. A key of the same name where it is a field
+// ("region" in a provider) is not it.
 func findUnknown(raw []byte, section, name string) string {
-	var paths []string
-	for path := range locate(raw) {
-		if path == name || strings.HasSuffix(path, "."+name) {
-			paths = append(paths, path)
+	best, bestOff := "", int64(-1)
+	for path, off := range locate(raw) {
+		if path != name && !strings.HasSuffix(path, "."+name) {
+			continue
+		}
+		if knownField(reflect.TypeFor[Extensions](), indexRE.ReplaceAllString(path, "")) {
+			continue
+		}
+		if bestOff < 0 || off < bestOff {
+			best, bestOff = path, off
 		}
 	}
-	if len(paths) == 0 {
+	if bestOff < 0 {
 		return section + "." + name
 	}
-	slices.Sort(paths)
-	return section + "." + paths[0]
+	return section + "." + best
 }
 
-type serverlessFile struct {
-	Enable             *bool           `json:"enable"`
-	Provider           *TangleProvider `json:"provider"`
-	DefaultMemoryMB    *int            `json:"default_memory_mb"`
-	DefaultTimeoutSecs *int            `json:"default_timeout_secs"`
-	FallbackToVM       *bool           `json:"fallback_to_vm"`
+// knownField reports whether path ("providers.limits.memory_mb", without
+// indices) names a field of t, matching names as encoding/json does:
+// without regard to case.
+func knownField(t reflect.Type, path string) bool {
+	for _, name := range strings.Split(path, ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return false
+		}
+		found := false
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if tag == "" {
+				tag = f.Name
+			}
+			if f.IsExported() && tag != "-" && strings.EqualFold(tag, name) {
+				t, found = f.Type, true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
-
-var serverlessKeys = []string{"enable", "provider", "default_memory_mb", "default_timeout_secs", "fallback_to_vm"}
 
 // MarshalJSON writes the section with the keys Ferry does not know kept.
 func (s *Serverless) MarshalJSON() ([]byte, error) {
@@ -242,37 +298,38 @@ func (s *Serverless) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// UnmarshalJSON reads the section over the defaults already in s.
+// UnmarshalJSON reads the section over the defaults already in s. Keys
+// match exactly, as the Tangle CLI reads them: encoding/json alone would
+// also take "ENABLE" for "enable", a key the Tangle CLI ignores (and Ferry
+// keeps).
 func (s *Serverless) UnmarshalJSON(b []byte) error {
-	var f serverlessFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	if f.Enable != nil {
-		s.Enable = *f.Enable
+	var provider *TangleProvider
+	for _, f := range []struct {
+		key string
+		dst any // null leaves it as it is
+	}{
+		{"enable", &s.Enable}, {"provider", &provider}, {"default_memory_mb", &s.DefaultMemoryMB},
+		{"default_timeout_secs", &s.DefaultTimeoutSecs}, {"fallback_to_vm", &s.FallbackToVM},
+	} {
+		raw, ok := all[f.key]
+		if !ok {
+			continue
+		}
+		delete(all, f.key)
+		if err := json.Unmarshal(raw, f.dst); err != nil {
+			return prefix(err, f.key)
+		}
 	}
-	if f.Provider != nil {
-		s.Provider = *f.Provider
+	if provider != nil {
+		s.Provider = *provider
 		// The Tangle CLI's own default for a Lambda without a region.
 		if s.Provider.Type == AWSLambda && s.Provider.Region == "" {
 			s.Provider.Region = DefaultAWSRegion
 		}
-	}
-	if f.DefaultMemoryMB != nil {
-		s.DefaultMemoryMB = *f.DefaultMemoryMB
-	}
-	if f.DefaultTimeoutSecs != nil {
-		s.DefaultTimeoutSecs = *f.DefaultTimeoutSecs
-	}
-	if f.FallbackToVM != nil {
-		s.FallbackToVM = *f.FallbackToVM
-	}
-	for _, k := range serverlessKeys {
-		delete(all, k)
 	}
 	if len(all) > 0 {
 		s.other = all
@@ -295,6 +352,16 @@ func (p *Policy) Encode() ([]byte, error) {
 		return nil, fmt.Errorf("encode policy: %w", err)
 	}
 	out.WriteByte('\n')
+	// Load refuses files over MaxFileSize, and indenting can triple a
+	// compact file: write it compact then, and refuse what still is.
+	if out.Len() > MaxFileSize {
+		out.Reset()
+		out.Write(b)
+		out.WriteByte('\n')
+	}
+	if out.Len() > MaxFileSize {
+		return nil, fmt.Errorf("encode policy: %d bytes, more than the %d a policy file may have", out.Len(), MaxFileSize)
+	}
 	return out.Bytes(), nil
 }
 
@@ -359,10 +426,11 @@ func locate(data []byte) map[string]int64 {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	type frame struct {
-		path  string
-		array bool
-		index int
-		key   string // the key whose value comes next (objects)
+		path    string
+		array   bool
+		index   int
+		key     string // the key whose value comes next (objects)
+		wantKey bool   // the next token is a key (objects)
 	}
 	var stack []frame
 	valueStart := func() int64 {
@@ -382,14 +450,14 @@ func locate(data []byte) map[string]int64 {
 			top.index++
 			return p, true
 		}
-		if top.key == "" {
+		if top.wantKey {
 			return "", false
 		}
 		p := top.key
 		if top.path != "" {
 			p = top.path + "." + top.key
 		}
-		top.key = ""
+		top.key, top.wantKey = "", true
 		return p, true
 	}
 	for {
@@ -406,14 +474,14 @@ func locate(data []byte) map[string]int64 {
 				if path != "" {
 					out[path] = start
 				}
-				stack = append(stack, frame{path: path, array: t == '['})
+				stack = append(stack, frame{path: path, array: t == '[', wantKey: t == '{'})
 			default:
 				stack = stack[:len(stack)-1]
 			}
 		default:
-			if len(stack) > 0 && !stack[len(stack)-1].array && stack[len(stack)-1].key == "" {
+			if top := len(stack) - 1; top >= 0 && stack[top].wantKey {
 				if s, ok := t.(string); ok {
-					stack[len(stack)-1].key = s
+					stack[top].key, stack[top].wantKey = s, false
 					continue
 				}
 			}
@@ -426,18 +494,31 @@ func locate(data []byte) map[string]int64 {
 
 // find looks a field up in locate's map. encoding/json names fields without
 // array indices ("ferry.providers.region"), so when the exact path is not
-// there the first element path that matches without its indices is used.
-func find(where map[string]int64, field string) (string, int64, bool) {
+// there an element path that matches without its indices is used: the last
+// one that starts at or before near, the offset where the error was found,
+// or the first one when near is -1 or before all of them.
+func find(where map[string]int64, field string, near int64) (string, int64, bool) {
 	if off, ok := where[field]; ok {
 		return field, off, true
 	}
-	best, bestPath, found := int64(-1), "", false
+	first, firstPath := int64(-1), ""
+	last, lastPath := int64(-1), ""
 	for path, off := range where {
-		if indexRE.ReplaceAllString(path, "") == field && (!found || off < best) {
-			best, bestPath, found = off, path, true
+		// A field is never an array element itself.
+		if strings.HasSuffix(path, "]") || indexRE.ReplaceAllString(path, "") != field {
+			continue
+		}
+		if first < 0 || off < first {
+			first, firstPath = off, path
+		}
+		if near >= 0 && off <= near && off > last {
+			last, lastPath = off, path
 		}
 	}
-	return bestPath, best, found
+	if last >= 0 {
+		return lastPath, last, true
+	}
+	return firstPath, first, first >= 0
 }
 
 var indexRE = regexp.MustCompile(`\[\d+\]`)
