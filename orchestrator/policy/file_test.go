@@ -1252,3 +1252,26 @@ func TestPolicy_Clone_IsDeep(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(before), string(after), "changing the clone leaves the original")
 }
+
+// A list longer than the limit is one error, found quickly, not one error
+// per entry (a 20,000-entry single-line file took seconds to check).
+func TestPolicy_Parse_TooManyProviders(t *testing.T) {
+	entry := `{"type":"aws-lambda","region":"nowhere"},`
+	in := `{"ferry":{"providers":[` + strings.Repeat(entry, 20_000) + `{"type":"aws-lambda"}]}}`
+	require.Less(t, len(in), MaxFileSize)
+	_, err := Parse("p.json", []byte(in))
+	require.Error(t, err)
+	e := errorFor(t, err, "ferry.providers")
+	assert.Contains(t, e.Msg, "20001 providers; at most 64")
+	// the count, and for each of the first 64 entries its region and its
+	// duplicate ID; not 40,000 errors
+	assert.Len(t, policyErrors(err), 1+64+63, "entries past the limit are not checked one by one")
+
+	// 64 is allowed.
+	var list []string
+	for i := range 64 {
+		list = append(list, `{"type":"custom","name":"h`+strconv.Itoa(i)+`","endpoint":"https://h.example.com"}`)
+	}
+	_, err = Parse("p.json", []byte(`{"ferry":{"providers":[`+strings.Join(list, ",")+`]}}`))
+	assert.NoError(t, err)
+}

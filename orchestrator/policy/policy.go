@@ -122,6 +122,14 @@ func (p *Policy) Providers() []Provider {
 	list := slices.Clone(p.Ferry.Providers)
 	if i := firstTangle(list); i >= 0 && list[i].tangle() != p.Serverless.Provider {
 		list[i] = tp
+		// The Tangle CLI may have picked a provider that is also listed
+		// further down: keep the first of two entries with one ID.
+		seen := map[string]bool{}
+		list = slices.DeleteFunc(list, func(x Provider) bool {
+			dup := seen[x.ID()]
+			seen[x.ID()] = true
+			return dup
+		})
 	}
 	return list
 }

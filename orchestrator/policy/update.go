@@ -119,11 +119,13 @@ func (p *Policy) Apply(u Update) (*Policy, []string, error) {
 			return nil, nil, err
 		}
 		list := entries
+		replaced := map[string]bool{}
 		if u.Add {
 			list = q.Providers()
 			for _, e := range entries {
 				if i := slices.IndexFunc(list, func(x Provider) bool { return x.ID() == e.ID() }); i >= 0 {
 					list[i] = e
+					replaced[e.ID()] = true
 				} else {
 					list = append(list, e)
 				}
@@ -132,7 +134,10 @@ func (p *Policy) Apply(u Update) (*Policy, []string, error) {
 		q.SetProviders(list)
 		for _, e := range entries {
 			verb := "provider"
-			if u.Add {
+			switch {
+			case replaced[e.ID()]:
+				verb = "provider replaced"
+			case u.Add:
 				verb = "provider added"
 			}
 			note("%s: %s", verb, e)

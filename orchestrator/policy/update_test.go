@@ -216,7 +216,7 @@ func TestPolicy_Apply(t *testing.T) {
 				require.Len(t, got, 8)
 				assert.Equal(t, Provider{Type: GCPFunctions, ProjectID: "ferry-test-2", Name: "edge"}, got[6])
 			},
-			changes: []string{"provider added: edge (gcp-functions, project ferry-test-2)"},
+			changes: []string{"provider replaced: edge (gcp-functions, project ferry-test-2)"},
 		},
 		{
 			name: "remove the mirrored entry mirrors the next",

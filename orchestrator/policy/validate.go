@@ -55,7 +55,10 @@ func (p *Policy) validate(file string, data []byte) error {
 			v.add("ferry.providers", "%d providers; at most %d", len(e.Providers), maxProviders)
 		}
 		ids := map[string]int{}
-		for i, pr := range e.Providers {
+		// Entries past the limit are not checked: the list must be cut
+		// anyway, and checking thousands of entries, each error placed by
+		// a scan of the file, took seconds and gave thousands of errors.
+		for i, pr := range e.Providers[:min(len(e.Providers), maxProviders)] {
 			path := fmt.Sprintf("ferry.providers[%d]", i)
 			v.provider(path, pr)
 			if j, dup := ids[pr.ID()]; dup {
