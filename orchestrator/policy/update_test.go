@@ -193,7 +193,7 @@ func TestPolicy_Apply(t *testing.T) {
 				require.Len(t, got, 8)
 				assert.Equal(t, lambdaEU, got[1], "x86_64 is gone: the new entry replaces the old")
 			},
-			changes: []string{"provider added: aws-lambda/eu-west-1 (arm64)"},
+			changes: []string{"provider replaced: aws-lambda/eu-west-1 (arm64)"},
 		},
 		{
 			name: "add to the Tangle CLI's single provider",
