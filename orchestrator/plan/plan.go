@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ferryrun/ferry/orchestrator/cost"
@@ -251,7 +252,7 @@ func Make(in Input) *Plan {
 		p.Providers = append(p.Providers, info)
 	}
 	jobs := slices.Clone(in.Jobs)
-	slices.SortFunc(jobs, func(x, y Job) int { return cmpString(x.Name, y.Name) })
+	slices.SortFunc(jobs, func(x, y Job) int { return strings.Compare(x.Name, y.Name) })
 	for _, j := range jobs {
 		jp := a.job(j, providers)
 		if jp.Placement == Remote {
@@ -564,13 +565,3 @@ func ceilMB(b uint64) int { return int((b + 1<<20 - 1) >> 20) }
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}

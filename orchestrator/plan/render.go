@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -105,7 +106,7 @@ func cell(t Target) string {
 	if !t.Eligible {
 		var codes []string
 		for _, r := range t.Reasons {
-			if r.Blocking && !contains(codes, string(r.Code)) {
+			if r.Blocking && !slices.Contains(codes, string(r.Code)) {
 				codes = append(codes, string(r.Code))
 			}
 		}
@@ -132,17 +133,8 @@ func withoutOff(t Target) Target {
 		}
 	}
 	t.Reasons = rs
-	t.Eligible = !slicesContainsBlocking(rs)
+	t.Eligible = !slices.ContainsFunc(rs, func(r Reason) bool { return r.Blocking })
 	return t
-}
-
-func slicesContainsBlocking(rs []Reason) bool {
-	for _, r := range rs {
-		if r.Blocking {
-			return true
-		}
-	}
-	return false
 }
 
 func monthly(t Target) string {
@@ -168,7 +160,7 @@ func reasonLines(j JobPlan) []string {
 		for _, r := range j.Targets[0].Reasons {
 			all := true
 			for _, t := range j.Targets[1:] {
-				all = all && containsReason(t.Reasons, r)
+				all = all && slices.Contains(t.Reasons, r)
 			}
 			if all {
 				shared[r] = true
@@ -178,7 +170,7 @@ func reasonLines(j JobPlan) []string {
 	var lines []string
 	everywhere := map[Reason]bool{}
 	for _, r := range j.Local.Reasons {
-		if shared[r] || (len(j.Targets) == 1 && containsReason(j.Targets[0].Reasons, r)) {
+		if shared[r] || (len(j.Targets) == 1 && slices.Contains(j.Targets[0].Reasons, r)) {
 			everywhere[r] = true
 			lines = append(lines, "everywhere: "+reasonText(r))
 			continue
@@ -208,24 +200,6 @@ func reasonText(r Reason) string {
 		mark = "✗ "
 	}
 	return mark + string(r.Code) + ": " + r.Message
-}
-
-func containsReason(rs []Reason, r Reason) bool {
-	for _, x := range rs {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func vmName(v cost.VM) string {
