@@ -32,7 +32,8 @@ type Host interface {
 
 // Job is what a host deploys.
 type Job struct {
-	// Name is the job's name: [a-z0-9_-]{1,64}.
+	// Name is the job's name: a letter or digit, then up to 127 of
+	// [A-Za-z0-9._-] (blueprint job names are the narrower [a-z0-9_-]{1,64}).
 	Name string
 	// Module is the WebAssembly module; Digest its "sha256:<hex>".
 	Module []byte

@@ -57,6 +57,7 @@ var (
 	_ host.HealthChecker = (*Host)(nil)
 	_ host.StatsReporter = (*Host)(nil)
 	_ host.BatchInvoker  = (*Host)(nil)
+	_ host.Warmer        = (*Host)(nil)
 )
 
 // New returns a local host.
@@ -74,7 +75,10 @@ func New(cfg Config) (*Host, error) {
 // Name implements host.Host.
 func (h *Host) Name() string { return h.name }
 
-var jobNameRE = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+// jobNameRE is what a job (or function) name may be: blueprint job names
+// are [a-z0-9_-]{1,64}; hosts that name functions themselves (the HTTP
+// host's function ids) use the wider set.
+var jobNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // Deploy loads (checks and compiles) the module. A redeploy with the same
 // module is a no-op; with a changed one the new module takes calls at once
@@ -84,7 +88,7 @@ func (h *Host) Deploy(ctx context.Context, job host.Job) (*host.Deployment, erro
 		return nil, host.Errorf(kind, "deploy", h.name, job.Name, format, args...)
 	}
 	if !jobNameRE.MatchString(job.Name) {
-		return fail(host.ErrHost, "invalid job name %q: want [a-z0-9_-]{1,64}", job.Name)
+		return fail(host.ErrHost, "invalid job name %q: want a letter or digit, then up to 127 of [A-Za-z0-9._-]", job.Name)
 	}
 	digest := modstore.Digest(job.Module)
 	if job.Digest != "" && job.Digest != digest {
@@ -260,6 +264,20 @@ func (h *Host) Remove(ctx context.Context, d *host.Deployment) error {
 		return host.Errorf(host.ErrHost, "remove", h.name, d.Job, "close module: %w", err)
 	}
 	return nil
+}
+
+// Warm implements host.Warmer: it fills the deployment's pool of ready
+// instances up to n (at most the pool size).
+func (h *Host) Warm(ctx context.Context, d *host.Deployment, n int) (int, error) {
+	dep, err := h.lookup("warm", d)
+	if err != nil {
+		return 0, err
+	}
+	ready, err := dep.mod.Warm(ctx, n)
+	if err != nil {
+		return ready, host.Errorf(host.ErrHost, "warm", h.name, d.Job, "%w", err)
+	}
+	return ready, nil
 }
 
 // Health implements host.HealthChecker.

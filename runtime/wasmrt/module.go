@@ -346,6 +346,22 @@ func asExit(err error, target **engine.ExitError) bool {
 	return ok
 }
 
+// Warm makes up to n instances ready ahead of calls (at most the module's
+// pool size; none when the pool is disabled) and returns how many are
+// ready. It instantiates inline, so it takes as long as that does.
+func (m *Module) Warm(ctx context.Context, n int) (int, error) {
+	if m.closed.Load() {
+		return 0, fmt.Errorf("warm %s: module %w", m.name, ErrClosed)
+	}
+	m.inflight.Add(1)
+	defer m.inflight.Done()
+	ready, err := m.pool.warm(ctx, n)
+	if err != nil {
+		return ready, fmt.Errorf("warm %s: %w", m.name, err)
+	}
+	return ready, nil
+}
+
 // Close stops the pool, waits for in-flight invocations and releases the
 // compiled module.
 func (m *Module) Close(ctx context.Context) error {

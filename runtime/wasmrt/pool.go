@@ -139,3 +139,31 @@ func (p *pool) drain() {
 		}
 	}
 }
+
+// warm instantiates until n instances (at most the pool's size) are ready,
+// inline, and returns how many are ready.
+func (p *pool) warm(ctx context.Context, n int) (int, error) {
+	if p.ready == nil {
+		return 0, nil
+	}
+	n = min(n, cap(p.ready))
+	for len(p.ready) < n {
+		if err := ctx.Err(); err != nil {
+			return len(p.ready), err
+		}
+		inst, err := p.m.newInstance(ctx)
+		if err != nil {
+			return len(p.ready), err
+		}
+		select {
+		case p.ready <- inst:
+		case <-p.done:
+			_ = inst.Close(context.Background())
+			return 0, ErrClosed
+		default: // filled meanwhile by the refill loop
+			_ = inst.Close(context.Background())
+			return len(p.ready), nil
+		}
+	}
+	return len(p.ready), nil
+}

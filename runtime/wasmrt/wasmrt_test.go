@@ -473,3 +473,24 @@ func TestPool_HidesInstantiation(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, res.Instantiate, "without a pool the call instantiates")
 }
+
+func TestModule_Warm(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t, Config{})
+	m := load(t, r, wat(t, "echo"), ModuleConfig{PoolSize: 3})
+	n, err := m.Warm(ctx, 10)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "at most the pool's size")
+	n, err = m.Warm(ctx, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "already warm: nothing to do, the ready count reported")
+
+	none := load(t, r, wat(t, "echo"), ModuleConfig{PoolSize: -1})
+	n, err = none.Warm(ctx, 4)
+	require.NoError(t, err)
+	assert.Zero(t, n, "no pool, nothing kept warm")
+
+	require.NoError(t, m.Close(ctx))
+	_, err = m.Warm(ctx, 1)
+	assert.ErrorIs(t, err, ErrClosed)
+}
