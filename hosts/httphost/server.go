@@ -105,7 +105,7 @@ type function struct {
 	sem   chan struct{}
 	// Effective limits (defaults filled in).
 	memoryMB, timeoutMs, maxInput, maxOutput int
-	obs                                       *funcMetrics
+	obs                                      *funcMetrics
 }
 
 // NewServer opens the data directory and redeploys every function kept
