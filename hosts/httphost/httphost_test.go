@@ -25,7 +25,7 @@ type testServer struct {
 	ts      *httptest.Server
 }
 
-func newTestServer(t *testing.T, cfg httphost.ServerConfig) *testServer {
+func newTestServer(t testing.TB, cfg httphost.ServerConfig) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	rt, err := wasmrt.New(ctx, wasmrt.Config{State: state.NewMemory()})
@@ -48,7 +48,7 @@ func newTestServer(t *testing.T, cfg httphost.ServerConfig) *testServer {
 	return &testServer{Server: s, URL: ts.URL, DataDir: cfg.DataDir, rt: rt, ts: ts}
 }
 
-func newClient(t *testing.T, url, token string) *httphost.Client {
+func newClient(t testing.TB, url, token string) *httphost.Client {
 	t.Helper()
 	c, err := httphost.NewClient(httphost.ClientConfig{BaseURL: url, Token: token, Region: "loopback"})
 	require.NoError(t, err)

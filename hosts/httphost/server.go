@@ -66,6 +66,12 @@ type ServerConfig struct {
 	MaxFunctions int
 	// PoolSize is each function's pool of ready instances; 0: GOMAXPROCS.
 	PoolSize int
+	// FreshInstances gives every invocation a fresh instance. By default
+	// pure reactor jobs keep their instance between invocations (as a
+	// Lambda environment stays warm), which saves instantiating on every
+	// call; jobs with state, network or filesystem access, and commands,
+	// always get a fresh one.
+	FreshInstances bool
 	// PublicURL is the base URL reported in deployments' endpoint; empty:
 	// taken from each request's Host.
 	PublicURL string
@@ -136,7 +142,7 @@ func NewServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http host: %w", err)
 	}
-	lh, err := local.New(local.Config{Runtime: cfg.Runtime, Name: "http", PoolSize: cfg.PoolSize})
+	lh, err := local.New(local.Config{Runtime: cfg.Runtime, Name: "http", PoolSize: cfg.PoolSize, ReusePure: !cfg.FreshInstances})
 	if err != nil {
 		return nil, fmt.Errorf("http host: %w", err)
 	}

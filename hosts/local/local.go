@@ -28,13 +28,19 @@ type Config struct {
 	// PoolSize is each module's pool of ready instances (see
 	// wasmrt.ModuleConfig); 0: GOMAXPROCS.
 	PoolSize int
+	// ReusePure lets pure reactor jobs keep their instance between
+	// invocations, as Lambda keeps a warm environment (docs/abi.md: only
+	// pure reactors may). A failed instance is never reused. Off: a fresh
+	// instance per invocation.
+	ReusePure bool
 }
 
 // Host runs jobs in process. It is safe for concurrent use.
 type Host struct {
-	rt   *wasmrt.Runtime
-	name string
-	pool int
+	rt    *wasmrt.Runtime
+	name  string
+	pool  int
+	reuse bool
 
 	mu     sync.RWMutex
 	deps   map[string]*deployment // by job name
@@ -69,7 +75,7 @@ func New(cfg Config) (*Host, error) {
 	if name == "" {
 		name = "local"
 	}
-	return &Host{rt: cfg.Runtime, name: name, pool: cfg.PoolSize, deps: map[string]*deployment{}}, nil
+	return &Host{rt: cfg.Runtime, name: name, pool: cfg.PoolSize, reuse: cfg.ReusePure, deps: map[string]*deployment{}}, nil
 }
 
 // Name implements host.Host.
@@ -109,8 +115,16 @@ func (h *Host) Deploy(ctx context.Context, job host.Job) (*host.Deployment, erro
 	if err != nil {
 		return fail(host.ErrHost, "%v", err)
 	}
+	reuse := false
+	if h.reuse {
+		info, err := abi.Describe(job.Module)
+		if err != nil {
+			return fail(host.ErrHost, "%w", err)
+		}
+		reuse = info.Pure() && info.Shape == abi.Reactor
+	}
 	mod, err := h.rt.Load(ctx, job.Module, wasmrt.ModuleConfig{
-		Name: job.Name, Limits: lim, AllowHosts: job.AllowHosts, Reuse: false, PoolSize: h.pool,
+		Name: job.Name, Limits: lim, AllowHosts: job.AllowHosts, Reuse: reuse, PoolSize: h.pool,
 	})
 	if err != nil {
 		return fail(host.ErrHost, "%w", err)

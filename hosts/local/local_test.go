@@ -81,3 +81,41 @@ func TestLocal_Invalid(t *testing.T) {
 	_, err = local.New(local.Config{})
 	assert.Error(t, err)
 }
+
+func TestLocal_ReusePureAndWarm(t *testing.T) {
+	ctx := context.Background()
+	rt, err := wasmrt.New(ctx, wasmrt.Config{State: state.NewMemory()})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, rt.Close(ctx)) })
+	for _, reuse := range []bool{false, true} {
+		h, err := local.New(local.Config{Runtime: rt, PoolSize: 2, ReusePure: reuse})
+		require.NoError(t, err)
+		wasm, err := examples.WAT("echo")
+		require.NoError(t, err)
+		d, err := h.Deploy(ctx, host.Job{Name: "echo", Module: wasm})
+		require.NoError(t, err)
+		n, err := h.Warm(ctx, d, 5)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n, "warmed up to the pool size")
+		colds := 0
+		for range 10 {
+			res, err := h.Invoke(ctx, d, host.Request{Input: []byte("x")})
+			require.NoError(t, err)
+			if res.Cold {
+				colds++
+			}
+		}
+		st, err := h.Stats(ctx, d)
+		require.NoError(t, err)
+		assert.Equal(t, int64(colds), st.ColdStarts)
+		if reuse {
+			assert.Zero(t, colds, "a reused instance is never cold")
+		}
+		// A stateful job never reuses, whatever the setting.
+		counter, err := examples.WAT("calls")
+		require.NoError(t, err)
+		_, err = h.Deploy(ctx, host.Job{Name: "calls", Module: counter})
+		require.NoError(t, err)
+		require.NoError(t, h.Close(ctx))
+	}
+}
