@@ -111,11 +111,22 @@ func TestLocal_ReusePureAndWarm(t *testing.T) {
 		if reuse {
 			assert.Zero(t, colds, "a reused instance is never cold")
 		}
-		// A stateful job never reuses, whatever the setting.
-		counter, err := examples.WAT("calls")
+		// calls answers how many calls its instance has seen.
+		calls, err := examples.WAT("calls")
 		require.NoError(t, err)
-		_, err = h.Deploy(ctx, host.Job{Name: "calls", Module: counter})
+		dc, err := h.Deploy(ctx, host.Job{Name: "calls", Module: calls})
 		require.NoError(t, err)
+		var seen []byte
+		for range 3 {
+			res, err := h.Invoke(ctx, dc, host.Request{})
+			require.NoError(t, err)
+			seen = append(seen, res.Output...)
+		}
+		if reuse {
+			assert.Equal(t, []byte{1, 2, 3}, seen, "one instance served every call")
+		} else {
+			assert.Equal(t, []byte{1, 1, 1}, seen, "a fresh instance per call")
+		}
 		require.NoError(t, h.Close(ctx))
 	}
 }
