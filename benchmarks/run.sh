@@ -26,5 +26,9 @@ go test -tags purego -run NONE -bench '^BenchmarkSHA256$/native' -benchtime "$bt
 go test -run NONE -bench . -benchtime 10x -count "$count" ./benchmarks | tee -a "$out"
 # The analyser and the cost model (issue 4).
 go test -run NONE -bench . -benchtime "$bt" -count "$count" ./orchestrator/plan ./orchestrator/cost ./orchestrator/policy | tee -a "$out"
+# The HTTP host (issue 5): a real `ferry host serve` process on loopback, and
+# the server in process (the one to profile with -cpuprofile).
+go test -run NONE -bench '^BenchmarkHTTPHost$' -benchtime 5s -count "$count" ./benchmarks | tee -a "$out"
+go test -run NONE -bench '^BenchmarkServer_Invoke$' -benchtime "$bt" -count "$count" ./hosts/httphost | tee -a "$out"
 cp "$out" benchmarks/results/latest.txt
 echo "wrote $out (compare runs with: benchstat OLD NEW)"

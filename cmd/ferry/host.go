@@ -209,6 +209,9 @@ func runHostServe(ctx context.Context, e *env, f *hostServeFlags) error {
 	auth := "no token: anyone who can reach the address may deploy and invoke"
 	if token != "" {
 		auth = "bearer token required"
+	} else if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		logger.Warn("listening beyond loopback without a token: anyone who can reach "+ln.Addr().String()+
+			" may deploy and run code here; set FERRY_HOST_TOKEN or --token-file", "listen", f.listen)
 	}
 	logger.Info("ferry host listening", "url", "http://"+ln.Addr().String(), "data_dir", f.dataDir,
 		"functions", srv.Functions(), "auth", auth, "startup", time.Since(start).Round(time.Millisecond))
