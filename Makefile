@@ -85,6 +85,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz=FuzzInstrumentBody -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmbin/instrument
 	$(GO) test -run=NONE -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./compiler/blueprint
 	$(GO) test -run=NONE -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./orchestrator/policy
+	$(GO) test -run=NONE -fuzz=FuzzParseBytes -fuzztime=$${FUZZTIME:-30s} ./hosts/httphost
+	$(GO) test -run=NONE -fuzz=FuzzParseConfig -fuzztime=$${FUZZTIME:-30s} ./hosts/httphost
+	$(GO) test -run=NONE -fuzz=FuzzOpen -fuzztime=$${FUZZTIME:-30s} ./hosts/hostpkg
 
 cross: ## build ferry for linux/arm64 (t4g.nano) into bin/linux-arm64
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-arm64/ferry ./cmd/ferry

@@ -134,7 +134,7 @@ func Build(wasm []byte, m Manifest, extra map[string][]byte) ([]byte, error) {
 	}
 	files := map[string][]byte{ModuleFile: wasm, ManifestFile: append(man, '\n')}
 	for name, b := range extra {
-		if _, dup := files[name]; dup || name == "" || path.Clean(name) != name || path.IsAbs(name) {
+		if _, dup := files[name]; dup || !fs.ValidPath(name) || name == "." {
 			return nil, fmt.Errorf("package %s: bad extra file name %q", m.Job, name)
 		}
 		files[name] = b
@@ -188,10 +188,10 @@ func Open(b []byte, maxModule int64) (*Package, error) {
 	}
 	var total uint64
 	for _, f := range zr.File {
+		if f.UncompressedSize64 > MaxUncompressedBytes-total {
+			return nil, fmt.Errorf("%w: over %d bytes uncompressed", ErrInvalid, MaxUncompressedBytes)
+		}
 		total += f.UncompressedSize64
-	}
-	if total > MaxUncompressedBytes {
-		return nil, fmt.Errorf("%w: %d bytes uncompressed, at most %d", ErrInvalid, total, MaxUncompressedBytes)
 	}
 	p := &Package{}
 	var manifest []byte

@@ -129,7 +129,13 @@ func (c *Client) FunctionID(job host.Job) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%d\n%d\n%d\n%d\n%q\n", modstore.Digest(job.Module), job.Limits.MemoryMB, job.Limits.Timeout,
 		job.Limits.MaxInputBytes, job.Limits.MaxOutputBytes, job.AllowHosts)
-	return c.cfg.FunctionPrefix + job.Name + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+	name := job.Name
+	// Ids are at most 128 characters; the hash keeps a shortened name
+	// unique.
+	if room := 128 - len(c.cfg.FunctionPrefix) - 13; len(name) > room {
+		name = name[:room]
+	}
+	return c.cfg.FunctionPrefix + name + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 func (c *Client) url(parts ...string) string {
@@ -338,7 +344,10 @@ func (c *Client) batch(ctx context.Context, d *host.Deployment, reqs []host.Requ
 		body = appendInvokeRequest(body, r)
 	}
 	body = append(body, "]}"...)
-	status, resp, err := c.do(ctx, "invoke", d.Job, http.MethodPost, c.url("api", "functions", d.ID, "invoke-batch"), nil, body, c.wait(d), d.Pure)
+	// The server runs a batch within the function's concurrency limit, so
+	// in the worst case one call after another.
+	wait := c.wait(d) + time.Duration(len(reqs)-1)*max(d.Limits.Timeout, 0)
+	status, resp, err := c.do(ctx, "invoke", d.Job, http.MethodPost, c.url("api", "functions", d.ID, "invoke-batch"), nil, body, wait, d.Pure)
 	if err != nil {
 		failAll(err)
 		return
@@ -391,7 +400,9 @@ func (c *Client) Health(ctx context.Context, d *host.Deployment) (host.Health, e
 	if d == nil {
 		return host.Health{}, host.Errorf(host.ErrNotFound, "health", c.name, "", "nil deployment")
 	}
-	status, body, err := c.do(ctx, "health", d.Job, http.MethodGet, c.url("api", "functions", d.ID, "health"), nil, nil, 0, false)
+	// One attempt: a 503 is the protocol's "unhealthy" answer, not a
+	// failure to retry.
+	status, body, err := c.once(ctx, "health", d.Job, http.MethodGet, c.url("api", "functions", d.ID, "health"), nil, nil, time.Minute)
 	if err != nil {
 		return host.Health{}, err
 	}
@@ -475,7 +486,7 @@ func retryableStatus(status int, body []byte) bool {
 // is set when the request was never fully written, so the server cannot
 // have acted on it.
 func (c *Client) once(ctx context.Context, op, job, method, u string, hdr http.Header, body []byte, wait time.Duration) (int, []byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+	ctx, cancel := context.WithTimeoutCause(ctx, wait, errNoAnswer)
 	defer cancel()
 	var wrote bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
@@ -501,8 +512,8 @@ func (c *Client) once(ctx context.Context, op, job, method, u string, hdr http.H
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		e := &host.Error{Kind: host.ErrHost, Op: op, Host: c.name, Job: job, NotDelivered: !wrote, Err: err}
-		if errors.Is(err, context.DeadlineExceeded) && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
-			e.Err = fmt.Errorf("no answer within %v: %w", wait, err)
+		if errors.Is(context.Cause(ctx), errNoAnswer) {
+			e.Err = fmt.Errorf("no answer within %v (the job's timeout plus slack): %w", wait, err)
 		}
 		return 0, nil, e
 	}
@@ -516,6 +527,9 @@ func (c *Client) once(ctx context.Context, op, job, method, u string, hdr http.H
 	}
 	return resp.StatusCode, b, nil
 }
+
+// errNoAnswer is the cause of an attempt that outlived its wait.
+var errNoAnswer = errors.New("the server did not answer in time")
 
 // statusError maps a status and error body to a typed error with the
 // server's own message.

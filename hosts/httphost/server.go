@@ -224,7 +224,9 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 		return next
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// The scheme is case-insensitive (RFC 9110 §11.1).
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer")
 		sum := sha256.Sum256([]byte(tok))
 		if !ok || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
 			s.metrics.unauthorized.Inc()
@@ -630,7 +632,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		methodNotAllowed(w, r, http.MethodGet)
+		methodNotAllowed(w, r, http.MethodGet, http.MethodHead)
 		return
 	}
 	f, ok := s.lookup(w, r)
@@ -825,6 +827,9 @@ func invokeFailure(f *function, req *InvokeRequest, err error) (int, *InvokeResp
 		}
 		if v, ok := je.Limit.(uint64); ok {
 			resp.Details.Limit = int64(v)
+		}
+		if v, ok := je.Limit.(time.Duration); ok {
+			resp.Details.Limit = v.Milliseconds()
 		}
 	}
 	switch {

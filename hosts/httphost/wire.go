@@ -64,7 +64,7 @@ func parseBytes(data []byte) (Bytes, error) {
 	case '{':
 		return nil, fmt.Errorf("%w: got an object", ErrNotBytes)
 	default:
-		return nil, fmt.Errorf("%w: got %q", ErrNotBytes, clip(data[i:]))
+		return nil, fmt.Errorf("%w: got %s", ErrNotBytes, clip(data[i:]))
 	}
 	// Every element takes at least two bytes ("0,"), so this never
 	// over-allocates by more than 2×.
@@ -180,7 +180,8 @@ type Details struct {
 	Kind string `json:"kind,omitempty"`
 	// FunctionID names the function concerned.
 	FunctionID string `json:"function_id,omitempty"`
-	// Limit is the limit that was exceeded, when one was.
+	// Limit is the limit that was exceeded, when one was: bytes, or
+	// milliseconds for a timeout.
 	Limit int64 `json:"limit,omitempty"`
 	// Problems lists every problem with a request, when there are several.
 	Problems []string `json:"problems,omitempty"`
