@@ -227,6 +227,7 @@ func TestDescribe_Scenarios(t *testing.T) {
 		{name: "badoutput", file: "badoutput", shape: abi.Reactor, version: 1, pure: true, memBytes: 65536},
 		{name: "bigoutput", file: "bigoutput", shape: abi.Reactor, version: 1, pure: true, memBytes: 65536},
 		{name: "calls", file: "calls", shape: abi.Reactor, version: 1, pure: true, memBytes: 65536},
+		{name: "spin", file: "spin", shape: abi.Reactor, version: 1, pure: true, memBytes: 65536},
 		{name: "loop", file: "loop", shape: abi.Reactor, version: 1, pure: true, memBytes: 65536},
 		{name: "membomb", file: "membomb", shape: abi.Reactor, version: 1, pure: true, memBytes: 65536},
 		{name: "stackoverflow", file: "stackoverflow", shape: abi.Reactor, version: 1, pure: true, memBytes: 65536},

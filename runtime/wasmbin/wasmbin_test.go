@@ -144,6 +144,7 @@ func TestParse_Examples(t *testing.T) {
 		{name: "badoutput", types: reactorTypes, exports: reactorExports("ferry_abi_v1", 2)},
 		{name: "bigoutput", types: reactorTypes, exports: reactorExports("ferry_abi_v1", 2)},
 		{name: "calls", types: reactorTypes, exports: reactorExports("ferry_abi_v1", 2)},
+		{name: "spin", types: reactorTypes, exports: reactorExports("ferry_abi_v1", 2)},
 		{
 			name:  "cat",
 			types: []string{wasiIO, "()"},
