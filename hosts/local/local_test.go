@@ -1,7 +1,9 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -117,15 +119,17 @@ func TestLocal_ReusePureAndWarm(t *testing.T) {
 		dc, err := h.Deploy(ctx, host.Job{Name: "calls", Module: calls})
 		require.NoError(t, err)
 		var seen []byte
-		for range 3 {
+		for range 6 {
 			res, err := h.Invoke(ctx, dc, host.Request{})
 			require.NoError(t, err)
 			seen = append(seen, res.Output...)
 		}
 		if reuse {
-			assert.Equal(t, []byte{1, 2, 3}, seen, "one instance served every call")
+			// The pool holds two instances, so calls may alternate
+			// between them, but six calls cannot all be first calls.
+			assert.GreaterOrEqual(t, slices.Max(seen), byte(3), "instances served several calls: %v", seen)
 		} else {
-			assert.Equal(t, []byte{1, 1, 1}, seen, "a fresh instance per call")
+			assert.Equal(t, bytes.Repeat([]byte{1}, 6), seen, "a fresh instance per call")
 		}
 		require.NoError(t, h.Close(ctx))
 	}
