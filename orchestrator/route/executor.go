@@ -1,0 +1,281 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ferryrun/ferry/hosts/host"
+)
+
+// Result is a call's answer and where it came from.
+type Result struct {
+	Output []byte
+	// Target is where the answer came from; Host and Region as the host
+	// reported them.
+	Target, Host, Region string
+	// Latency is the call's time as the caller saw it (routing, failover
+	// and hedging included); Duration the job's own time on the target.
+	Latency, Duration time.Duration
+	Cold              bool
+	CostUSD           float64
+	DecisionID        string
+	InvocationID      string
+	Attempts          int
+}
+
+// Observer is told about every finished call (for metrics). It must be
+// cheap and safe for concurrent use.
+type Observer interface {
+	Call(d *Decision, res *Result, err error)
+}
+
+// Executor runs calls where the router says. It is the library API for
+// embedding: Execute runs a job locally or remotely, and the caller need
+// not know which.
+type Executor struct {
+	router    *Router
+	log       *slog.Logger
+	decisions *DecisionLog
+	obs       Observer
+	inflight  atomic.Int64 // local calls running
+}
+
+// ExecutorConfig configures an Executor.
+type ExecutorConfig struct {
+	Router *Router
+	// Logger gets one debug line per call and warnings for failovers.
+	Logger *slog.Logger
+	// Decisions keeps recent decisions for /v1/decisions; nil: a log of
+	// DefaultDecisionLogSize.
+	Decisions *DecisionLog
+	Observer  Observer
+}
+
+// NewExecutor returns an executor.
+func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
+	if cfg.Router == nil {
+		return nil, errors.New("executor: no router")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Decisions == nil {
+		cfg.Decisions = NewDecisionLog(DefaultDecisionLogSize)
+	}
+	return &Executor{router: cfg.Router, log: cfg.Logger, decisions: cfg.Decisions, obs: cfg.Observer}, nil
+}
+
+// Router returns the executor's router.
+func (e *Executor) Router() *Router { return e.router }
+
+// Decisions returns the decision log.
+func (e *Executor) Decisions() *DecisionLog { return e.decisions }
+
+// LocalInFlight is the number of calls running on the local host now.
+func (e *Executor) LocalInFlight() int64 { return e.inflight.Load() }
+
+// Option tunes one call.
+type Option func(*callOptions)
+
+type callOptions struct{ invocationID string }
+
+// WithInvocationID sets the call's invocation id (for logs across hosts).
+func WithInvocationID(id string) Option { return func(o *callOptions) { o.invocationID = id } }
+
+// Execute runs one call of job. Job failures (host.IsJobFault) come back
+// as they are, never retried; host failures move down the decision's
+// failover chain while it is safe (host.Retryable), ending on the local
+// host when fallback_to_vm allows.
+func (e *Executor) Execute(ctx context.Context, job string, input []byte, opts ...Option) (*Result, error) {
+	var o callOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	start := time.Now()
+	d, err := e.router.Decide(job, len(input))
+	if err != nil {
+		if d != nil {
+			d.Error = err.Error()
+			e.decisions.Add(d)
+		}
+		return nil, err
+	}
+	if o.invocationID == "" {
+		o.invocationID = d.ID
+	}
+	j, _ := e.router.Job(job)
+	var res *Result
+	var mu sync.Mutex // guards d.Attempts across a hedge's two goroutines
+	if d.Strategy == Hedged {
+		res, err = e.hedged(ctx, j, d, input, o.invocationID, &mu)
+	} else {
+		res, err = e.direct(ctx, j, d, d.Chain, input, o.invocationID, &mu)
+	}
+	lat := time.Since(start)
+	d.LatencyMs = float64(lat) / float64(time.Millisecond)
+	if err != nil {
+		d.Error = err.Error()
+	} else {
+		res.Latency, res.DecisionID, res.InvocationID = lat, d.ID, o.invocationID
+		d.RanOn, d.CostUSD = res.Target, res.CostUSD
+	}
+	e.decisions.Add(d)
+	if e.obs != nil {
+		e.obs.Call(d, res, err)
+	}
+	e.log.Debug("call", "job", job, "invocation_id", o.invocationID, "decision", d.ID, "strategy", d.Strategy,
+		"ran_on", d.RanOn, "ms", d.LatencyMs, "err", err)
+	return res, err
+}
+
+// direct tries chain in order until one answers, or a failure is not worth
+// trying elsewhere.
+func (e *Executor) direct(ctx context.Context, j *Job, d *Decision, chain []Choice, input []byte, id string, mu *sync.Mutex) (*Result, error) {
+	var lastErr error
+	for i, c := range chain {
+		t := e.router.target(j, c.Target)
+		if !t.brk.allow(time.Now()) {
+			e.attempt(mu, d, Attempt{Target: t.ID, Outcome: "skipped", Error: "circuit breaker open"})
+			continue
+		}
+		res, err := e.try(ctx, t, d, input, id, mu)
+		if err == nil {
+			return res, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil || host.IsJobFault(err) || errors.Is(err, host.ErrNotFound) && t.Local {
+			return nil, err
+		}
+		// Another target runs the call again: only when that cannot run
+		// a non-idempotent job twice.
+		if !host.Retryable(err, j.Pure && !j.Stateful) && !errors.Is(err, host.ErrNotFound) {
+			return nil, err
+		}
+		if i+1 < len(chain) {
+			e.log.Warn("failing over", "job", j.Name, "invocation_id", id, "from", t.ID, "to", chain[i+1].Target, "err", err)
+		}
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("%w: every target's circuit breaker is open", ErrNoTarget)
+	}
+	return nil, lastErr
+}
+
+// try runs the call on one target and records the attempt.
+func (e *Executor) try(ctx context.Context, t *Target, d *Decision, input []byte, id string, mu *sync.Mutex) (*Result, error) {
+	if t.Local {
+		e.inflight.Add(1)
+		defer e.inflight.Add(-1)
+	}
+	start := time.Now()
+	resp, err := t.Host.Invoke(ctx, t.Dep, host.Request{Input: input, InvocationID: id})
+	took := time.Since(start)
+	a := Attempt{Target: t.ID, Ms: float64(took) / float64(time.Millisecond), Outcome: "ok"}
+	switch {
+	case err == nil:
+		a.Cold = resp.Cold
+		t.Observe(took, resp.Cold)
+	case ctx.Err() != nil:
+		a.Outcome, a.Error = "canceled", err.Error()
+		t.Abandon()
+	case host.IsJobFault(err):
+		a.Outcome, a.Error = "job_error", err.Error()
+		t.Reached()
+	default:
+		a.Outcome, a.Error = "host_error", err.Error()
+		t.Fail()
+	}
+	n := e.attempt(mu, d, a)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Output: resp.Output, Target: t.ID, Host: resp.Host, Region: resp.Region,
+		Duration: resp.Duration, Cold: resp.Cold, CostUSD: t.CostUSD, Attempts: n}, nil
+}
+
+// attempt records a, returning how many attempts there are now.
+func (e *Executor) attempt(mu *sync.Mutex, d *Decision, a Attempt) int {
+	mu.Lock()
+	defer mu.Unlock()
+	d.Attempts = append(d.Attempts, a)
+	return len(d.Attempts)
+}
+
+// hedged starts the first target, and the second if the first has not
+// answered within the hedge delay (or failed); the first success wins and
+// the other is canceled. If both fail, the rest of the chain is tried as
+// in direct.
+func (e *Executor) hedged(ctx context.Context, j *Job, d *Decision, input []byte, id string, mu *sync.Mutex) (*Result, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type out struct {
+		res *Result
+		err error
+	}
+	results := make(chan out, 2)
+	launch := func(c Choice) bool {
+		t := e.router.target(j, c.Target)
+		if !t.brk.allow(time.Now()) {
+			e.attempt(mu, d, Attempt{Target: t.ID, Outcome: "skipped", Error: "circuit breaker open"})
+			return false
+		}
+		go func() {
+			r, err := e.try(ctx, t, d, input, id, mu)
+			results <- out{r, err}
+		}()
+		return true
+	}
+	running := 0
+	if launch(d.Chain[0]) {
+		running++
+	}
+	timer := time.NewTimer(time.Duration(d.HedgeAfter * float64(time.Millisecond)))
+	defer timer.Stop()
+	second := false
+	startSecond := func() {
+		if !second {
+			second = true
+			if launch(d.Chain[1]) {
+				running++
+			}
+		}
+	}
+	if running == 0 {
+		startSecond()
+	}
+	var errs []error
+	for running > 0 {
+		select {
+		case <-timer.C:
+			startSecond()
+		case o := <-results:
+			running--
+			if o.err == nil {
+				cancel() // the loser's attempt records "canceled"
+				for ; running > 0; running-- {
+					<-results
+				}
+				return o.res, nil
+			}
+			if host.IsJobFault(o.err) {
+				// A pure, deterministic job fails the same way anywhere.
+				cancel()
+				for ; running > 0; running-- {
+					<-results
+				}
+				return nil, o.err
+			}
+			errs = append(errs, o.err)
+			startSecond()
+		}
+	}
+	if len(d.Chain) > 2 {
+		return e.direct(ctx, j, d, d.Chain[2:], input, id, mu)
+	}
+	return nil, errors.Join(errs...)
+}
