@@ -41,7 +41,7 @@ type Executor struct {
 	router    *Router
 	log       *slog.Logger
 	decisions *DecisionLog
-	obs       Observer
+	obs       atomic.Pointer[Observer]
 	inflight  atomic.Int64 // local calls running
 }
 
@@ -67,8 +67,15 @@ func NewExecutor(cfg ExecutorConfig) (*Executor, error) {
 	if cfg.Decisions == nil {
 		cfg.Decisions = NewDecisionLog(DefaultDecisionLogSize)
 	}
-	return &Executor{router: cfg.Router, log: cfg.Logger, decisions: cfg.Decisions, obs: cfg.Observer}, nil
+	e := &Executor{router: cfg.Router, log: cfg.Logger, decisions: cfg.Decisions}
+	if cfg.Observer != nil {
+		e.SetObserver(cfg.Observer)
+	}
+	return e, nil
 }
+
+// SetObserver replaces the observer told about every call.
+func (e *Executor) SetObserver(o Observer) { e.obs.Store(&o) }
 
 // Router returns the executor's router.
 func (e *Executor) Router() *Router { return e.router }
@@ -125,8 +132,8 @@ func (e *Executor) Execute(ctx context.Context, job string, input []byte, opts .
 		d.RanOn, d.CostUSD = res.Target, res.CostUSD
 	}
 	e.decisions.Add(d)
-	if e.obs != nil {
-		e.obs.Call(d, res, err)
+	if o := e.obs.Load(); o != nil {
+		(*o).Call(d, res, err)
 	}
 	e.log.Debug("call", "job", job, "invocation_id", o.invocationID, "decision", d.ID, "strategy", d.Strategy,
 		"ran_on", d.RanOn, "ms", d.LatencyMs, "err", err)

@@ -295,6 +295,7 @@ func TestDecide_NeverHedgesStatefulOrNondeterministic(t *testing.T) {
 		{"nondeterministic", func(j *route.Job) { j.Deterministic = false }},
 		{"not pure", func(j *route.Job) { j.Pure = false }},
 		{"plan says no", func(j *route.Job) { j.PlanHedge = false }},
+		{"forced remote: local is only the fallback", func(j *route.Job) { j.Force = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := e.job(t, "echo", "echo", 50, 1, 0)

@@ -267,7 +267,9 @@ func (r *Router) Decide(job string, inputBytes int) (*Decision, error) {
 	if len(d.Chain) == 0 {
 		return d, fmt.Errorf("%w: job %s: %s", ErrNoTarget, job, excludedText(d.Excluded))
 	}
-	if r.knobs.Hedge && j.PlanHedge && j.Pure && j.Deterministic && !j.Stateful && len(d.Chain) >= 2 {
+	// A forced job's local target is a fallback only: never a hedge.
+	forcedLocal := j.Force && len(d.Chain) >= 2 && d.Chain[1].Target == LocalID
+	if r.knobs.Hedge && j.PlanHedge && j.Pure && j.Deterministic && !j.Stateful && len(d.Chain) >= 2 && !forcedLocal {
 		d.Strategy = Hedged
 		first := r.target(j, d.Chain[0].Target)
 		d.HedgeAfter = max(first.HedgeAfterMs(), float64(r.knobs.HedgeMinDelay)/float64(time.Millisecond))

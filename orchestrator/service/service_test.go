@@ -1,0 +1,272 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ferryrun/ferry/compiler/build"
+	"github.com/ferryrun/ferry/compiler/bundle"
+	"github.com/ferryrun/ferry/hosts/host"
+	"github.com/ferryrun/ferry/hosts/httphost"
+	"github.com/ferryrun/ferry/orchestrator/api"
+	"github.com/ferryrun/ferry/orchestrator/policy"
+	"github.com/ferryrun/ferry/orchestrator/route"
+	"github.com/ferryrun/ferry/orchestrator/service"
+	"github.com/ferryrun/ferry/runtime/state"
+	"github.com/ferryrun/ferry/runtime/wasmrt"
+	examples "github.com/ferryrun/ferry/wasm-examples"
+)
+
+// buildBundle builds a blueprint of WAT jobs that may run on custom hosts:
+// echo (profiled, pure), trap (fails), spin (takes a while).
+func buildBundle(t testing.TB) *bundle.Bundle {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"echo", "trap"} {
+		b, err := examples.WAT(name)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name+".wasm"), b, 0o644))
+	}
+	toml := `[blueprint]
+name = "svc-test"
+
+[blueprint.serverless]
+providers = ["custom"]
+
+[blueprint.jobs.echo]
+source = "echo.wasm"
+inline_samples = ["hello"]
+
+[blueprint.jobs.trap]
+source = "trap.wasm"
+force_serverless = true
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "blueprint.toml"), []byte(toml), 0o644))
+	ctx := context.Background()
+	rt, err := wasmrt.New(ctx, wasmrt.Config{State: state.NewMemory()})
+	require.NoError(t, err)
+	defer rt.Close(ctx)
+	res, err := build.Build(ctx, dir, build.Options{Out: filepath.Join(dir, "out"), Runtime: rt, Runs: 2})
+	require.NoError(t, err)
+	b, err := bundle.Open(res.Bundle)
+	require.NoError(t, err)
+	return b
+}
+
+// remote is a real HTTP host (server in process on loopback).
+type remote struct {
+	srv *httphost.Server
+	ts  *httptest.Server
+}
+
+func newRemote(t testing.TB, token string) *remote {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := wasmrt.New(ctx, wasmrt.Config{State: state.NewMemory()})
+	require.NoError(t, err)
+	srv, err := httphost.NewServer(ctx, httphost.ServerConfig{Runtime: rt, DataDir: t.TempDir(), Token: token})
+	require.NoError(t, err)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		_ = srv.Close(ctx)
+		_ = rt.Close(ctx)
+	})
+	return &remote{srv: srv, ts: ts}
+}
+
+func policyFor(t testing.TB, endpoint string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse("policy.json", []byte(`{"serverless": {"enable": true, "provider": {"type": "custom", "endpoint": "`+endpoint+`"},
+		"default_memory_mb": 128, "timeout_secs": 30, "fallback_to_vm": true}}`))
+	require.NoError(t, err)
+	return p
+}
+
+func start(t testing.TB, b *bundle.Bundle, pol *policy.Policy, dataDir, hostToken string, progress io.Writer) *service.Service {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := wasmrt.New(ctx, wasmrt.Config{State: state.NewMemory()})
+	require.NoError(t, err)
+	s, err := service.Start(ctx, service.Config{Bundle: b, Policy: pol, DataDir: dataDir, Runtime: rt, HostToken: hostToken, Progress: progress})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = s.Close(ctx)
+		_ = rt.Close(ctx)
+	})
+	return s
+}
+
+func TestService_DeploysRoutesAndRemembers(t *testing.T) {
+	b := buildBundle(t)
+	r := newRemote(t, "host-secret")
+	pol := policyFor(t, r.ts.URL)
+	data := t.TempDir()
+	var progress bytes.Buffer
+	s := start(t, b, pol, data, "host-secret", &progress)
+	assert.Contains(t, progress.String(), "deployed  echo")
+	assert.Equal(t, 2, r.srv.Functions(), "echo and trap deployed remotely:\n%s", progress.String())
+
+	ctx := context.Background()
+	res, err := s.Execute(ctx, "echo", []byte("hi"))
+	require.NoError(t, err)
+	assert.Equal(t, "hi", string(res.Output))
+
+	// trap is force_serverless: it runs remotely, fails as a job, and is
+	// not retried locally.
+	_, err = s.Execute(ctx, "trap", nil)
+	require.ErrorIs(t, err, host.ErrJob)
+	d := s.Exec.Decisions().Recent(1)[0]
+	require.Len(t, d.Attempts, 1)
+	assert.Equal(t, "custom/"+strings.TrimPrefix(r.ts.URL, "http://"), d.Attempts[0].Target)
+
+	// A restart finds its deployments in the registry: nothing is
+	// uploaded again.
+	require.NoError(t, s.Close(ctx))
+	progress.Reset()
+	s2 := start(t, b, pol, data, "host-secret", &progress)
+	assert.Contains(t, progress.String(), "unchanged echo")
+	assert.NotContains(t, progress.String(), "deployed  echo             custom")
+	res, err = s2.Execute(ctx, "echo", []byte("again"))
+	require.NoError(t, err)
+	assert.Equal(t, "again", string(res.Output))
+
+	// The remote dies: calls fall back to the local host.
+	r.ts.Close()
+	for range 3 {
+		res, err := s2.Execute(ctx, "echo", []byte("still"))
+		require.NoError(t, err)
+		assert.Equal(t, "still", string(res.Output))
+	}
+}
+
+func TestService_SecondInstanceRefused(t *testing.T) {
+	b := buildBundle(t)
+	data := t.TempDir()
+	start(t, b, nil, data, "", nil)
+	rt, err := wasmrt.New(context.Background(), wasmrt.Config{})
+	require.NoError(t, err)
+	defer rt.Close(context.Background())
+	_, err = service.Start(context.Background(), service.Config{Bundle: b, DataDir: data, Runtime: rt})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "in use")
+}
+
+func TestService_SkipsProvidersWithoutHost(t *testing.T) {
+	b := buildBundle(t)
+	p, err := policy.Parse("p.json", []byte(`{"serverless": {"enable": true, "provider": {"type": "aws-lambda", "region": "us-east-1"}, "fallback_to_vm": true}}`))
+	require.NoError(t, err)
+	s := start(t, b, p, t.TempDir(), "", nil)
+	_ = s
+	// The bundle allows only custom providers, so Lambda is not even
+	// planned; the service still runs every job locally.
+	res, err := s.Execute(context.Background(), "echo", []byte("x"))
+	require.NoError(t, err)
+	assert.Equal(t, route.LocalID, res.Target)
+}
+
+func TestAPI(t *testing.T) {
+	b := buildBundle(t)
+	r := newRemote(t, "")
+	s := start(t, b, policyFor(t, r.ts.URL), t.TempDir(), "", nil)
+	a, err := api.New(api.Config{Exec: s.Exec, Plan: s.Plan, Router: s.Router, Token: "api-secret", JobIDs: map[uint32]string{0: "echo"}})
+	require.NoError(t, err)
+	s.Exec.SetObserver(a.Observer())
+	ts := httptest.NewServer(a)
+	defer ts.Close()
+
+	do := func(method, path, body, accept string, auth bool) (*http.Response, []byte) {
+		req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if auth {
+			req.Header.Set("Authorization", "Bearer api-secret")
+		}
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, out
+	}
+
+	resp, out := do("POST", "/v1/jobs/echo/invoke", "raw bytes", "", true)
+	require.Equal(t, 200, resp.StatusCode, "%s", out)
+	assert.Equal(t, "raw bytes", string(out))
+	decision := resp.Header.Get("X-Ferry-Decision")
+	assert.NotEmpty(t, decision)
+	assert.NotEmpty(t, resp.Header.Get("X-Ferry-Ran-On"))
+
+	resp, out = do("POST", "/v1/jobs/echo/invoke", "json please", "application/json", true)
+	require.Equal(t, 200, resp.StatusCode)
+	var ir api.InvokeResult
+	require.NoError(t, json.Unmarshal(out, &ir))
+	assert.Equal(t, "json please", string(ir.Output))
+	assert.NotEmpty(t, ir.RanOn)
+
+	resp, out = do("GET", "/v1/decisions/"+decision, "", "", true)
+	require.Equal(t, 200, resp.StatusCode)
+	var d route.Decision
+	require.NoError(t, json.Unmarshal(out, &d))
+	assert.Equal(t, "echo", d.Job)
+	assert.NotEmpty(t, d.Chain)
+	assert.NotEmpty(t, d.Reasons)
+	assert.Equal(t, d.RanOn, d.Attempts[len(d.Attempts)-1].Target)
+
+	resp, out = do("GET", "/v1/jobs", "", "", true)
+	require.Equal(t, 200, resp.StatusCode)
+	var jobs struct {
+		Jobs []api.JobView `json:"jobs"`
+	}
+	require.NoError(t, json.Unmarshal(out, &jobs))
+	require.Len(t, jobs.Jobs, 2)
+	assert.Equal(t, "echo", jobs.Jobs[0].Name)
+	assert.Len(t, jobs.Jobs[0].Routes, 2, "local and the custom host")
+
+	// Failures and bad input.
+	resp, out = do("POST", "/v1/jobs/trap/invoke", "", "", true)
+	assert.Equal(t, 500, resp.StatusCode)
+	assert.Contains(t, string(out), "EXECUTION_ERROR")
+	resp, _ = do("POST", "/v1/jobs/nope/invoke", "", "", true)
+	assert.Equal(t, 404, resp.StatusCode)
+	resp, _ = do("POST", "/v1/jobs/echo/invoke", "x", "", false)
+	assert.Equal(t, 401, resp.StatusCode)
+	assert.NotEmpty(t, resp.Header.Get("WWW-Authenticate"))
+	resp, _ = do("GET", "/healthz", "", "", false)
+	assert.Equal(t, 200, resp.StatusCode, "health needs no token")
+
+	// The custom FaaS protocol: a Tangle runner's request.
+	resp, out = do("POST", "/job/0", `{"job_id":0,"args":[1,2,3]}`, "", true)
+	require.Equal(t, 200, resp.StatusCode, "%s", out)
+	var fr httphost.InvokeResponse
+	require.NoError(t, json.Unmarshal(out, &fr))
+	assert.Equal(t, []byte{1, 2, 3}, []byte(fr.Result))
+	assert.True(t, fr.Success)
+	resp, _ = do("POST", "/job/7", `{"job_id":7,"args":[1]}`, "", true)
+	assert.Equal(t, 404, resp.StatusCode)
+	resp, out = do("POST", "/api/functions/trap/invoke", `{"job_id":0,"args":[]}`, "", true)
+	assert.Equal(t, 500, resp.StatusCode, "a failed job is never 2xx")
+	assert.Contains(t, string(out), `"success":false`)
+	resp, _ = do("POST", "/api/functions/echo/invoke", `{"job_id":0,"args":"AQI="}`, "", true)
+	assert.Equal(t, 400, resp.StatusCode)
+	resp, _ = do("HEAD", "/job/0", "", "", true)
+	assert.Equal(t, 200, resp.StatusCode)
+
+	resp, out = do("GET", "/metrics", "", "", true)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, string(out), `ferry_invocations_total{job="echo"`)
+	assert.Contains(t, string(out), `ferry_breaker_state{job="echo"`)
+}
