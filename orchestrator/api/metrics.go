@@ -101,4 +101,3 @@ func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
-
