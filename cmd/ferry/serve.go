@@ -141,14 +141,14 @@ func mergeServeConfig(fl *pflag.FlagSet, path string, c *serveConfig) error {
 	dec := toml.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) {
+			return fmt.Errorf("--config %s: unknown setting:\n%s", path, sm.String())
+		}
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, col := de.Position()
 			return fmt.Errorf("--config %s:%d:%d: %v", path, row, col, err)
-		}
-		var sm *toml.StrictMissingError
-		if errors.As(err, &sm) {
-			return fmt.Errorf("--config %s: unknown setting:\n%s", path, sm.String())
 		}
 		return fmt.Errorf("--config %s: %w", path, err)
 	}

@@ -270,3 +270,40 @@ func TestAPI(t *testing.T) {
 	assert.Contains(t, string(out), `ferry_invocations_total{job="echo"`)
 	assert.Contains(t, string(out), `ferry_breaker_state{job="echo"`)
 }
+
+// BenchmarkAPI_InvokeLocal is a sync invoke of the trivial echo job through
+// ferry serve's HTTP API over loopback keep-alive connections, 32 callers
+// (client in the same process), serverless off so every call runs locally.
+func BenchmarkAPI_InvokeLocal(b *testing.B) {
+	bd := buildBundle(b)
+	s := start(b, bd, nil, b.TempDir(), "", nil)
+	a, err := api.New(api.Config{Exec: s.Exec, Plan: s.Plan, Router: s.Router, Token: "t"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Exec.SetObserver(a.Observer())
+	ts := httptest.NewServer(a)
+	defer ts.Close()
+	hc := &http.Client{Transport: httphost.NewTransport()}
+	url := ts.URL + "/v1/jobs/echo/invoke"
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader("ferry loopback!!"))
+			req.Header.Set("Authorization", "Bearer t")
+			resp, err := hc.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}
