@@ -30,5 +30,10 @@ go test -run NONE -bench . -benchtime "$bt" -count "$count" ./orchestrator/plan 
 # the server in process (the one to profile with -cpuprofile).
 go test -run NONE -bench '^BenchmarkHTTPHost$' -benchtime 5s -count "$count" ./benchmarks | tee -a "$out"
 go test -run NONE -bench '^BenchmarkServer_Invoke$' -benchtime "$bt" -count "$count" ./hosts/httphost | tee -a "$out"
+# The orchestrator (issue 6): a routing decision, hedging against injected
+# tail latency, sync invokes through ferry serve's API.
+go test -run NONE -bench '^BenchmarkDecide$' -benchtime "$bt" -count "$count" ./orchestrator/route | tee -a "$out"
+go test -run NONE -bench '^BenchmarkHedging$' -benchtime 3000x -count "$count" ./orchestrator/route | tee -a "$out"
+go test -run NONE -bench '^BenchmarkAPI_InvokeLocal$' -benchtime "$bt" -count "$count" ./orchestrator/service | tee -a "$out"
 cp "$out" benchmarks/results/latest.txt
 echo "wrote $out (compare runs with: benchstat OLD NEW)"
