@@ -2,8 +2,6 @@ package httphost
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -91,7 +89,6 @@ type Server struct {
 	local   *local.Host
 	store   *store
 	metrics *metrics
-	token   [32]byte
 	mux     *http.ServeMux
 
 	deployMu sync.Mutex // serialises deploy and delete
@@ -154,9 +151,6 @@ func NewServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		cfg: cfg, log: log, local: lh, store: st, metrics: newMetrics(reg),
 		funcs: map[string]*function{}, byJobID: map[uint32]*function{},
 	}
-	if cfg.Token != "" {
-		s.token = sha256.Sum256([]byte(cfg.Token))
-	}
 	s.routes()
 
 	recs, mods, errs := st.load()
@@ -203,43 +197,20 @@ func (s *Server) Close(ctx context.Context) error {
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
-	m.HandleFunc("/api/functions", s.auth(s.handleList))
-	m.HandleFunc("/api/functions/{id}", s.auth(s.handleFunction))
-	m.HandleFunc("/api/functions/{id}/invoke", s.auth(s.handleInvoke))
-	m.HandleFunc("/api/functions/{id}/invoke-batch", s.auth(s.handleBatch))
-	m.HandleFunc("/api/functions/{id}/health", s.auth(s.handleHealth))
-	m.HandleFunc("/api/functions/{id}/warm", s.auth(s.handleWarm))
-	m.HandleFunc("/job/{job_id}", s.auth(s.handleTangleJob))
+	auth := RequireBearer(s.cfg.Token, s.metrics.unauthorized.Inc)
+	m.HandleFunc("/api/functions", auth(s.handleList))
+	m.HandleFunc("/api/functions/{id}", auth(s.handleFunction))
+	m.HandleFunc("/api/functions/{id}/invoke", auth(s.handleInvoke))
+	m.HandleFunc("/api/functions/{id}/invoke-batch", auth(s.handleBatch))
+	m.HandleFunc("/api/functions/{id}/health", auth(s.handleHealth))
+	m.HandleFunc("/api/functions/{id}/warm", auth(s.handleWarm))
+	m.HandleFunc("/job/{job_id}", auth(s.handleTangleJob))
 	m.HandleFunc("/healthz", s.handleHealthz)
-	m.Handle("/metrics", s.auth(s.metrics.handler().ServeHTTP))
+	m.Handle("/metrics", auth(s.metrics.handler().ServeHTTP))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), "", nil)
 	})
 	s.mux = m
-}
-
-// auth checks the bearer token in constant time.
-func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
-	if s.cfg.Token == "" {
-		return next
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		// The scheme is case-insensitive (RFC 9110 §11.1).
-		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		ok = ok && strings.EqualFold(scheme, "Bearer")
-		sum := sha256.Sum256([]byte(tok))
-		if !ok || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
-			s.metrics.unauthorized.Inc()
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
-			msg := "missing bearer token: send Authorization: Bearer <token>"
-			if ok {
-				msg = "wrong bearer token"
-			}
-			writeError(w, http.StatusUnauthorized, CodeUnauthorized, msg, "", nil)
-			return
-		}
-		next(w, r)
-	}
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow ...string) {

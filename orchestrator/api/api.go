@@ -5,8 +5,6 @@
 package api
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +46,6 @@ type Config struct {
 type API struct {
 	cfg     Config
 	mux     *http.ServeMux
-	token   [32]byte
 	metrics *Metrics
 	log     *slog.Logger
 }
@@ -69,20 +66,18 @@ func New(cfg Config) (*API, error) {
 		reg = prometheus.NewRegistry()
 	}
 	a := &API{cfg: cfg, log: cfg.Logger, metrics: NewMetrics(reg, cfg.Router)}
-	if cfg.Token != "" {
-		a.token = sha256.Sum256([]byte(cfg.Token))
-	}
 	m := http.NewServeMux()
-	m.HandleFunc("POST /v1/jobs/{job}/invoke", a.auth(a.handleInvoke))
-	m.HandleFunc("GET /v1/jobs", a.auth(a.handleJobs))
-	m.HandleFunc("GET /v1/decisions/{id}", a.auth(a.handleDecision))
-	m.HandleFunc("GET /v1/decisions", a.auth(a.handleDecisions))
-	m.HandleFunc("POST /api/functions/{job}/invoke", a.auth(a.handleFaaS))
-	m.HandleFunc("HEAD /api/functions/{job}/invoke", a.auth(a.handleFaaSHead))
-	m.HandleFunc("POST /job/{id}", a.auth(a.handleTangle))
-	m.HandleFunc("HEAD /job/{id}", a.auth(a.handleTangleHead))
+	auth := httphost.RequireBearer(cfg.Token, nil)
+	m.HandleFunc("POST /v1/jobs/{job}/invoke", auth(a.handleInvoke))
+	m.HandleFunc("GET /v1/jobs", auth(a.handleJobs))
+	m.HandleFunc("GET /v1/decisions/{id}", auth(a.handleDecision))
+	m.HandleFunc("GET /v1/decisions", auth(a.handleDecisions))
+	m.HandleFunc("POST /api/functions/{job}/invoke", auth(a.handleFaaS))
+	m.HandleFunc("HEAD /api/functions/{job}/invoke", auth(a.handleFaaSHead))
+	m.HandleFunc("POST /job/{id}", auth(a.handleTangle))
+	m.HandleFunc("HEAD /job/{id}", auth(a.handleTangleHead))
 	m.HandleFunc("GET /healthz", a.handleHealthz)
-	m.Handle("GET /metrics", a.auth(a.metrics.Handler().ServeHTTP))
+	m.Handle("GET /metrics", auth(a.metrics.Handler().ServeHTTP))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), nil)
 	})
@@ -95,27 +90,6 @@ func (a *API) Observer() route.Observer { return a.metrics }
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
-
-func (a *API) auth(next http.HandlerFunc) http.HandlerFunc {
-	if a.cfg.Token == "" {
-		return next
-	}
-	return func(w http.ResponseWriter, r *http.Request) {
-		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		ok = ok && strings.EqualFold(scheme, "Bearer")
-		sum := sha256.Sum256([]byte(tok))
-		if !ok || subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ferry"`)
-			msg := "missing bearer token: send Authorization: Bearer <token>"
-			if ok {
-				msg = "wrong bearer token"
-			}
-			writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", msg, nil)
-			return
-		}
-		next(w, r)
-	}
-}
 
 // InvokeResult is the JSON answer of POST /v1/jobs/{job}/invoke when the
 // caller accepts JSON.
@@ -217,10 +191,9 @@ func (a *API) writeExecError(w http.ResponseWriter, job string, err error) {
 	if kind != "" {
 		d["kind"] = kind
 	}
-	if recent := a.cfg.Exec.Decisions().Recent(1); len(recent) > 0 && recent[0].Job == job {
-		// Best effort: under concurrency this may be another call's; the
-		// X-Ferry-Decision header of a success is exact.
-		d["decision_id"] = recent[0].ID
+	var ce *route.CallError
+	if errors.As(err, &ce) {
+		d["decision_id"] = ce.DecisionID
 	}
 	writeError(w, status, code, err.Error(), d)
 }

@@ -12,6 +12,16 @@ import (
 	"github.com/ferryrun/ferry/hosts/host"
 )
 
+// CallError is a failed call's error with the decision that routed it;
+// errors.Is and errors.As see through it to the host's typed error.
+type CallError struct {
+	DecisionID string
+	Err        error
+}
+
+func (e *CallError) Error() string { return e.Err.Error() }
+func (e *CallError) Unwrap() error { return e.Err }
+
 // Result is a call's answer and where it came from.
 type Result struct {
 	Output []byte
@@ -127,6 +137,7 @@ func (e *Executor) Execute(ctx context.Context, job string, input []byte, opts .
 	d.LatencyMs = float64(lat) / float64(time.Millisecond)
 	if err != nil {
 		d.Error = err.Error()
+		err = &CallError{DecisionID: d.ID, Err: err}
 	} else {
 		res.Latency, res.DecisionID, res.InvocationID = lat, d.ID, o.invocationID
 		d.RanOn, d.CostUSD = res.Target, res.CostUSD

@@ -239,7 +239,17 @@ func TestAPI(t *testing.T) {
 	// Failures and bad input.
 	resp, out = do("POST", "/v1/jobs/trap/invoke", "", "", true)
 	assert.Equal(t, 500, resp.StatusCode)
-	assert.Contains(t, string(out), "EXECUTION_ERROR")
+	var eb struct {
+		Code    string         `json:"code"`
+		Details map[string]any `json:"details"`
+	}
+	require.NoError(t, json.Unmarshal(out, &eb))
+	assert.Equal(t, "EXECUTION_ERROR", eb.Code)
+	failedID, _ := eb.Details["decision_id"].(string)
+	require.NotEmpty(t, failedID, "a failed call names its decision")
+	resp, out = do("GET", "/v1/decisions/"+failedID, "", "", true)
+	require.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, string(out), `"job":"trap"`)
 	resp, _ = do("POST", "/v1/jobs/nope/invoke", "", "", true)
 	assert.Equal(t, 404, resp.StatusCode)
 	resp, _ = do("POST", "/v1/jobs/echo/invoke", "x", "", false)
