@@ -2,7 +2,6 @@ package route_test
 
 import (
 	"context"
-	"errors"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
@@ -346,7 +345,6 @@ func TestBreaker(t *testing.T) {
 	assert.Equal(t, route.Open, tg.Breaker())
 	tg.Observe(time.Millisecond, false)
 	assert.Equal(t, route.Closed, tg.Breaker(), "a success closes it")
-	assert.False(t, errors.Is(nil, host.ErrHost))
 }
 
 // BenchmarkDecide is one routing decision for a job with a local and two

@@ -30,7 +30,11 @@ import (
 
 // buildBundle builds a blueprint of WAT jobs that may run on custom hosts:
 // echo (profiled, pure), trap (fails), spin (takes a while).
-func buildBundle(t testing.TB) *bundle.Bundle {
+func buildBundle(t testing.TB) *bundle.Bundle { return buildBundleFor(t, `"custom"`) }
+
+// buildBundleFor builds the same blueprint allowing the given providers
+// (blueprint.toml spelling, quoted and comma-separated).
+func buildBundleFor(t testing.TB, providers string) *bundle.Bundle {
 	t.Helper()
 	dir := t.TempDir()
 	for _, name := range []string{"echo", "trap"} {
@@ -42,7 +46,7 @@ func buildBundle(t testing.TB) *bundle.Bundle {
 name = "svc-test"
 
 [blueprint.serverless]
-providers = ["custom"]
+providers = [` + providers + `]
 
 [blueprint.jobs.echo]
 source = "echo.wasm"
@@ -164,16 +168,25 @@ func TestService_SecondInstanceRefused(t *testing.T) {
 }
 
 func TestService_SkipsProvidersWithoutHost(t *testing.T) {
-	b := buildBundle(t)
+	b := buildBundleFor(t, `"aws_lambda"`)
 	p, err := policy.Parse("p.json", []byte(`{"serverless": {"enable": true, "provider": {"type": "aws-lambda", "region": "us-east-1"}, "fallback_to_vm": true}}`))
 	require.NoError(t, err)
-	s := start(t, b, p, t.TempDir(), "", nil)
-	_ = s
-	// The bundle allows only custom providers, so Lambda is not even
-	// planned; the service still runs every job locally.
+	var progress bytes.Buffer
+	s := start(t, b, p, t.TempDir(), "", &progress)
+	jp, ok := s.Plan.Job("echo")
+	require.True(t, ok)
+	require.Contains(t, jp.Deploy, "aws-lambda/us-east-1", "the plan sends echo to Lambda")
+	// This build has no Lambda host yet: the provider is skipped, said so,
+	// and every job still runs.
+	assert.Contains(t, s.Skipped["aws-lambda/us-east-1"], "no host for this provider kind")
+	assert.Contains(t, progress.String(), "skipped")
 	res, err := s.Execute(context.Background(), "echo", []byte("x"))
 	require.NoError(t, err)
 	assert.Equal(t, route.LocalID, res.Target)
+	// trap is forced serverless but has nowhere remote to go: it falls back
+	// to the local host, where it runs (and traps as a job).
+	_, err = s.Execute(context.Background(), "trap", nil)
+	assert.ErrorIs(t, err, host.ErrJob)
 }
 
 func TestAPI(t *testing.T) {
