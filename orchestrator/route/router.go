@@ -11,10 +11,12 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"sync/atomic"
 	"time"
 
+	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/orchestrator/plan"
 )
 
@@ -265,7 +267,13 @@ func (r *Router) Decide(job string, inputBytes int) (*Decision, error) {
 		}
 	}
 	if len(d.Chain) == 0 {
-		return d, fmt.Errorf("%w: job %s: %s", ErrNoTarget, job, excludedText(d.Excluded))
+		err := fmt.Errorf("%w: job %s: %s", ErrNoTarget, job, excludedText(d.Excluded))
+		if allPayload(d.Excluded) {
+			// The input is too large for every target: the caller's
+			// limit, not an outage.
+			err = fmt.Errorf("%w: input of %d bytes: %w", host.ErrLimit, inputBytes, err)
+		}
+		return d, err
 	}
 	// A forced job's local target is a fallback only: never a hedge.
 	forcedLocal := j.Force && len(d.Chain) >= 2 && d.Chain[1].Target == LocalID
@@ -334,6 +342,15 @@ func (r *Router) target(j *Job, id string) *Target {
 		}
 	}
 	return nil
+}
+
+func allPayload(ex []Excluded) bool {
+	for _, e := range ex {
+		if !strings.HasPrefix(e.Reason, "payload") {
+			return false
+		}
+	}
+	return len(ex) > 0
 }
 
 func excludedText(ex []Excluded) string {

@@ -265,6 +265,8 @@ func TestAPI(t *testing.T) {
 	assert.Contains(t, string(out), `"job":"trap"`)
 	resp, _ = do("POST", "/v1/jobs/nope/invoke", "", "", true)
 	assert.Equal(t, 404, resp.StatusCode)
+	resp, out = do("POST", "/v1/jobs/echo/invoke", strings.Repeat("x", 7<<20), "", true)
+	assert.Equal(t, 413, resp.StatusCode, "an input over every target's limit: %s", out)
 	resp, _ = do("POST", "/v1/jobs/echo/invoke", "x", "", false)
 	assert.Equal(t, 401, resp.StatusCode)
 	assert.NotEmpty(t, resp.Header.Get("WWW-Authenticate"))
