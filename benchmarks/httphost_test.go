@@ -3,14 +3,12 @@ package benchmarks
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,15 +28,8 @@ func BenchmarkHTTPHost(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds binaries")
 	}
-	ctx := context.Background()
 	dir := b.TempDir()
-	ferry := filepath.Join(dir, "ferry")
-	_, file, _, _ := runtime.Caller(0)
-	build := exec.CommandContext(ctx, "go", "build", "-o", ferry, "./cmd/ferry")
-	build.Dir = filepath.Join(filepath.Dir(file), "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build ferry: %v\n%s", err, out)
-	}
+	ferry := buildFerry(b, dir)
 	// Info level logs startup and deployments only, nothing per call.
 	srv := exec.Command(ferry, "host", "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"))
 	srv.Env = append(os.Environ(), "FERRY_HOST_TOKEN=bench")

@@ -21,13 +21,7 @@ func BenchmarkProcessStart(b *testing.B) {
 	}
 	ctx := context.Background()
 	dir := b.TempDir()
-	ferry := filepath.Join(dir, "ferry")
-	_, file, _, _ := runtime.Caller(0)
-	build := exec.CommandContext(ctx, "go", "build", "-o", ferry, "./cmd/ferry")
-	build.Dir = filepath.Join(filepath.Dir(file), "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build ferry: %v\n%s", err, out)
-	}
+	ferry := buildFerry(b, dir)
 	wasm, err := examples.BuildGo(ctx, "incredible-squaring", examples.Reactor)
 	if err != nil {
 		b.Fatal(err)
@@ -55,4 +49,17 @@ func BenchmarkProcessStart(b *testing.B) {
 			run(b, "--cache-dir", cache)
 		}
 	})
+}
+
+// buildFerry builds cmd/ferry into dir and returns the binary's path.
+func buildFerry(b *testing.B, dir string) string {
+	b.Helper()
+	ferry := filepath.Join(dir, "ferry")
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", ferry, "./cmd/ferry")
+	build.Dir = filepath.Join(filepath.Dir(file), "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build ferry: %v\n%s", err, out)
+	}
+	return ferry
 }

@@ -106,22 +106,6 @@ other machines, and set a token when you do.`,
 	return cmd
 }
 
-// hostToken reads the bearer token: --token-file, else $FERRY_HOST_TOKEN.
-func hostToken(file string) (string, error) {
-	if file == "" {
-		return os.Getenv("FERRY_HOST_TOKEN"), nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("--token-file: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if tok == "" {
-		return "", fmt.Errorf("--token-file %s is empty", file)
-	}
-	return tok, nil
-}
-
 func runHostServe(ctx context.Context, e *env, f *hostServeFlags) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
@@ -149,9 +133,9 @@ func runHostServe(ctx context.Context, e *env, f *hostServeFlags) error {
 		// latency (benchmarks/RESULTS.md).
 		debug.SetGCPercent(f.gcPercent)
 	}
-	token, err := hostToken(f.tokenFile)
+	token, err := readToken(f.tokenFile, "FERRY_HOST_TOKEN")
 	if err != nil {
-		return withCode(exitUsage, err)
+		return withCode(exitUsage, fmt.Errorf("--token-file: %w", err))
 	}
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return withCode(exitHost, fmt.Errorf("--data-dir: %w", err))

@@ -199,6 +199,8 @@ func mergeServeConfig(fl *pflag.FlagSet, path string, c *serveConfig) error {
 	return nil
 }
 
+// readToken reads a bearer token from file, or from $env when no file is
+// given; an empty file is an error.
 func readToken(file, env string) (string, error) {
 	if file == "" {
 		return os.Getenv(env), nil

@@ -710,7 +710,7 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, f *function, wan
 		return
 	}
 	var req InvokeRequest
-	if err := decodeInvoke(body, &req); err != nil {
+	if err := DecodeInvoke(body, &req); err != nil {
 		f.obs.outcome(outcomeRejected)
 		writeError(w, http.StatusBadRequest, CodeInvalidRequest, err.Error(), f.rec.FunctionID, nil)
 		return
@@ -889,8 +889,9 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// decodeInvoke decodes an invocation body with messages a caller can act on.
-func decodeInvoke(body []byte, req *InvokeRequest) error {
+// DecodeInvoke decodes an invocation body ({"job_id", "args"}) with
+// messages a caller can act on; args must be present and be bytes.
+func DecodeInvoke(body []byte, req *InvokeRequest) error {
 	if err := json.Unmarshal(body, req); err != nil {
 		if errors.Is(err, ErrNotBytes) {
 			return fmt.Errorf("invalid invoke request: args: %w", err)

@@ -321,12 +321,8 @@ func (a *API) faas(w http.ResponseWriter, r *http.Request, job string, wantID *u
 		return
 	}
 	var req httphost.InvokeRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, "INVALID_REQUEST", "invalid invoke request: "+err.Error(), nil)
-		return
-	}
-	if req.Args == nil {
-		writeError(w, http.StatusBadRequest, "INVALID_REQUEST", `invalid invoke request: args: missing (want {"job_id": <u32>, "args": [<bytes 0–255>]})`, nil)
+	if err := httphost.DecodeInvoke(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_REQUEST", err.Error(), nil)
 		return
 	}
 	if wantID != nil && req.JobID != *wantID {
