@@ -37,8 +37,9 @@ demo: build examples ## run Ferry's main job on embedded defaults and show what 
 
 # Debian packages the toolchain tests need: wabt (WAT), clang + lld +
 # wasi-libc + compiler-rt (C), rustc + cargo + the wasm32 std (Rust; it links
-# with lld too), binaryen (wasm-opt).
-DEB_PACKAGES := wabt binaryen clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc cargo libstd-rust-dev-wasm32
+# with lld too), binaryen (wasm-opt), redis-server (the Redis state store and
+# the cross-host state tests).
+DEB_PACKAGES := wabt binaryen clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc cargo libstd-rust-dev-wasm32 redis-server
 
 deps: ## install what the tests need (idempotent; installs only what is missing)
 	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/dl"; exit 1; }
