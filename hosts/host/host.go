@@ -45,6 +45,9 @@ type Job struct {
 	Pure bool
 	// AllowHosts are the hosts the job's HTTP requests may reach.
 	AllowHosts []string
+	// StateNamespace is where a stateful job's state lives in the host's
+	// store; default Name. Deployments of one job on every host share it.
+	StateNamespace string
 }
 
 // Limits bound one invocation.
@@ -83,6 +86,13 @@ type Request struct {
 	Input []byte
 	// InvocationID correlates logs across hosts; empty: the host makes one.
 	InvocationID string
+	// IdempotencyKey, when set, makes a stateful job take effect once per
+	// key: the key commits with the job's state changes and output, and a
+	// second delivery returns that output without running the job again
+	// (a retry after a crash or an ambiguous failure). Hosts that run
+	// jobs with Ferry's runtime honour it; it has no effect on jobs
+	// without state.
+	IdempotencyKey string
 }
 
 // Response is what an invocation returned and what it cost.

@@ -145,6 +145,10 @@ type InvokeRequest struct {
 	// InvocationID (Ferry) correlates logs; the header X-Ferry-Invocation-Id
 	// does the same.
 	InvocationID string `json:"invocation_id,omitempty"`
+	// IdempotencyKey (Ferry) makes a stateful job take effect once per
+	// key (host.Request.IdempotencyKey); the header
+	// X-Ferry-Idempotency-Key does the same.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // InvokeResponse is the body of an invocation's answer: 200 with Success,
@@ -227,6 +231,11 @@ type Config struct {
 	AllowHosts     []string `json:"allow_hosts,omitempty"`
 	// JobID routes the Tangle client's POST /job/{id} to this function.
 	JobID *uint32 `json:"job_id,omitempty"`
+	// StateNamespace is where the function's state lives in the host's
+	// store: Ferry's client sends the job name, so every version of a job
+	// on every host shares one state. Default: the package manifest's job
+	// name, else the function id.
+	StateNamespace string `json:"state_namespace,omitempty"`
 }
 
 // Function is what PUT answers (status "deployed") and GET returns (with

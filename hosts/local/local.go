@@ -12,10 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/runtime/abi"
 	"github.com/ferryrun/ferry/runtime/engine"
 	"github.com/ferryrun/ferry/runtime/modstore"
+	"github.com/ferryrun/ferry/runtime/telemetry"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 )
 
@@ -124,7 +127,7 @@ func (h *Host) Deploy(ctx context.Context, job host.Job) (*host.Deployment, erro
 		reuse = info.Pure() && info.Shape == abi.Reactor
 	}
 	mod, err := h.rt.Load(ctx, job.Module, wasmrt.ModuleConfig{
-		Name: job.Name, Limits: lim, AllowHosts: job.AllowHosts, Reuse: reuse, PoolSize: h.pool,
+		Name: job.Name, StateNamespace: job.StateNamespace, Limits: lim, AllowHosts: job.AllowHosts, Reuse: reuse, PoolSize: h.pool,
 	})
 	if err != nil {
 		return fail(host.ErrHost, "%w", err)
@@ -201,8 +204,17 @@ func (h *Host) Invoke(ctx context.Context, d *host.Deployment, req host.Request)
 	if req.InvocationID != "" {
 		opts = append(opts, wasmrt.WithInvocationID(req.InvocationID))
 	}
+	if req.IdempotencyKey != "" {
+		opts = append(opts, wasmrt.WithIdempotencyKey(req.IdempotencyKey))
+	}
 	start := time.Now()
+	ctx, span := telemetry.Start(ctx, "ferry.run", trace.WithAttributes(telemetry.String("ferry.job", d.Job), telemetry.String("ferry.host", h.name)))
 	res, err := dep.mod.Invoke(ctx, req.Input, opts...)
+	if res != nil {
+		span.SetAttributes(telemetry.Bool("ferry.cold", res.Instantiate > 0), telemetry.Int("ferry.attempts", res.Attempts),
+			telemetry.Bool("ferry.replayed", res.Replayed), telemetry.Int("ferry.memory_bytes", int(res.PeakMemoryBytes)))
+	}
+	telemetry.End(span, err)
 	dep.invocations.Add(1)
 	dep.last.Store(time.Now().UnixNano())
 	dep.busy.Add(int64(time.Since(start)))

@@ -38,6 +38,11 @@ var (
 	ErrGuestError   = errors.New("job reported an error")
 	ErrABIViolation = errors.New("job violated the ABI")
 
+	// ErrContention is a stateful invocation that never committed because
+	// other invocations kept changing the state it read. It is the host's
+	// failure (too much concurrent traffic on one key), not the job's.
+	ErrContention = errors.New("state contention")
+
 	// ErrClosed is returned by a Runtime or Module used after Close.
 	ErrClosed = errors.New("closed")
 	// ErrReuseNotPure is returned by Load for Reuse on a module that is not

@@ -16,22 +16,25 @@ import (
 
 	"github.com/ferryrun/ferry/runtime/abi"
 	"github.com/ferryrun/ferry/runtime/engine"
+	"github.com/ferryrun/ferry/runtime/state"
 )
 
 // invocation is the per-call state host functions reach through ctx.
 type invocation struct {
-	m         *Module
-	id        string
-	limits    Limits
-	logger    *slog.Logger // built on first use: most calls never log
-	pending   []byte       // result of the last state_get/http_request, for take
-	guestErr  []byte
-	hostCalls int
-	httpCalls int
-	logBytes  int
-	logDrop   bool
-	logs      []LogLine
-	stderr    logSink
+	m           *Module
+	id          string
+	limits      Limits
+	logger      *slog.Logger // built on first use: most calls never log
+	pending     []byte       // result of the last state_get/http_request, for take
+	tx          *state.Tx    // the call's state transaction; nil: state is denied
+	stateWrites int          // bytes of keys and values written, against MaxStateWriteBytes
+	guestErr    []byte
+	hostCalls   int
+	httpCalls   int
+	logBytes    int
+	logDrop     bool
+	logs        []LogLine
+	stderr      logSink
 }
 
 type invocationKey struct{}
@@ -236,7 +239,7 @@ func (r *Runtime) stateKey(ctx context.Context, mem engine.Memory, p, n uint64) 
 	if code != 0 {
 		return nil, "", code
 	}
-	if r.cfg.State == nil {
+	if inv.tx == nil {
 		return nil, "", abi.CodeDenied
 	}
 	k, code := readGuest(mem, p, n, inv.limits.MaxStateKeyBytes)
@@ -262,7 +265,7 @@ func (r *Runtime) hostStateGet(ctx context.Context, mem engine.Memory, st []uint
 		st[0] = i32(code)
 		return
 	}
-	v, ok, err := r.cfg.State.Get(ctx, inv.m.name, key)
+	v, ok, err := inv.tx.Get(ctx, key)
 	switch {
 	case err != nil:
 		st[0] = r.stateFailed(inv, "get", key, err)
@@ -285,10 +288,12 @@ func (r *Runtime) hostStateSet(ctx context.Context, mem engine.Memory, st []uint
 		st[0] = i32(code)
 		return
 	}
-	if err := r.cfg.State.Set(ctx, inv.m.name, key, v); err != nil {
-		st[0] = r.stateFailed(inv, "set", key, err)
+	if inv.stateWrites += len(key) + len(v); inv.stateWrites > inv.limits.MaxStateWriteBytes {
+		inv.log().Warn("state writes over the invocation's limit", "limit", inv.limits.MaxStateWriteBytes)
+		st[0] = i32(abi.CodeTooLarge)
 		return
 	}
+	inv.tx.Set(key, v)
 	st[0] = 0
 }
 
@@ -298,10 +303,7 @@ func (r *Runtime) hostStateDelete(ctx context.Context, mem engine.Memory, st []u
 		st[0] = i32(code)
 		return
 	}
-	if err := r.cfg.State.Delete(ctx, inv.m.name, key); err != nil {
-		st[0] = r.stateFailed(inv, "delete", key, err)
-		return
-	}
+	inv.tx.Delete(key)
 	st[0] = 0
 }
 

@@ -27,6 +27,12 @@ type Limits struct {
 	// 1 KiB and 1 MiB.
 	MaxStateKeyBytes   int `json:"max_state_key_bytes"`
 	MaxStateValueBytes int `json:"max_state_value_bytes"`
+	// MaxStateWriteBytes caps what one invocation may write to state
+	// (keys and values, buffered until it commits). Default 8 MiB.
+	MaxStateWriteBytes int `json:"max_state_write_bytes"`
+	// MaxStateAttempts caps how often a stateful job runs again because
+	// its state changed under it. Default 64.
+	MaxStateAttempts int `json:"max_state_attempts"`
 	// MaxHostCalls caps state and HTTP calls per invocation. Default 10000.
 	MaxHostCalls int `json:"max_host_calls"`
 	// MaxHTTPRequests, MaxHTTPResponseBytes and HTTPTimeout bound outgoing
@@ -45,6 +51,8 @@ const (
 	DefaultMaxLogBytes          = 64 << 10
 	DefaultMaxStateKeyBytes     = 1 << 10
 	DefaultMaxStateValueBytes   = 1 << 20
+	DefaultMaxStateWriteBytes   = 8 << 20
+	DefaultMaxStateAttempts     = 64
 	DefaultMaxHostCalls         = 10000
 	DefaultMaxHTTPRequests      = 16
 	DefaultMaxHTTPResponseBytes = 4 << 20
@@ -77,6 +85,8 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxLogBytes, DefaultMaxLogBytes)
 	def(&l.MaxStateKeyBytes, DefaultMaxStateKeyBytes)
 	def(&l.MaxStateValueBytes, DefaultMaxStateValueBytes)
+	def(&l.MaxStateWriteBytes, DefaultMaxStateWriteBytes)
+	def(&l.MaxStateAttempts, DefaultMaxStateAttempts)
 	def(&l.MaxHostCalls, DefaultMaxHostCalls)
 	def(&l.MaxHTTPRequests, DefaultMaxHTTPRequests)
 	def(&l.MaxHTTPResponseBytes, DefaultMaxHTTPResponseBytes)
@@ -111,6 +121,8 @@ func (l Limits) Validate() error {
 		{"max log bytes", l.MaxLogBytes, maxPayload},
 		{"max state key bytes", l.MaxStateKeyBytes, 1 << 20},
 		{"max state value bytes", l.MaxStateValueBytes, maxPayload},
+		{"max state write bytes", l.MaxStateWriteBytes, maxPayload},
+		{"max state attempts", l.MaxStateAttempts, 1 << 16},
 		{"max host calls", l.MaxHostCalls, 1 << 30},
 		{"max http requests", l.MaxHTTPRequests, 1 << 20},
 		{"max http response bytes", l.MaxHTTPResponseBytes, maxPayload},

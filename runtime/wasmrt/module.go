@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/ferryrun/ferry/runtime/abi"
 	"github.com/ferryrun/ferry/runtime/engine"
+	"github.com/ferryrun/ferry/runtime/state"
 )
 
 // Module is a loaded job: its compiled code, limits and instance pool. It is
@@ -22,6 +25,7 @@ import (
 type Module struct {
 	rt            *Runtime
 	name          string
+	ns            string // state namespace
 	digest        string
 	info          *abi.Info
 	limits        Limits
@@ -66,6 +70,12 @@ type Result struct {
 	PeakMemoryBytes uint64
 	InvocationID    string
 	Logs            []LogLine
+	// Attempts is how many times a stateful job ran before its state
+	// committed (1 without conflicts); Replayed is set when the output
+	// is the recorded one of an earlier delivery with the same
+	// idempotency key, and the job did not run.
+	Attempts int
+	Replayed bool
 }
 
 // LogLine is one line a guest logged.
@@ -79,12 +89,21 @@ type LogLine struct {
 type InvokeOption func(*invokeOptions)
 
 type invokeOptions struct {
-	id      string
-	timeout time.Duration
+	id             string
+	idempotencyKey string
+	timeout        time.Duration
 }
 
 // WithInvocationID sets the id used in logs; default a random one.
 func WithInvocationID(id string) InvokeOption { return func(o *invokeOptions) { o.id = id } }
+
+// WithIdempotencyKey makes a stateful job's effect happen once per key:
+// the key is committed with the job's state changes and output, and a
+// later invocation with the same key returns that output without running.
+// It has no effect on a job that does not use state.
+func WithIdempotencyKey(key string) InvokeOption {
+	return func(o *invokeOptions) { o.idempotencyKey = key }
+}
 
 // WithTimeout lowers the timeout for one invocation. It cannot raise it
 // above the module's limit.
@@ -190,6 +209,13 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 // any other error is the host's. When the guest ran and failed, the Result
 // is returned with the error (no Output, but Duration, PeakMemoryBytes and
 // Logs), so callers can report what the failed run cost.
+//
+// A job that uses state runs as a transaction (state.Tx): its writes take
+// effect when it succeeds, atomically, and only if nothing it read has
+// changed meanwhile; otherwise it runs again, up to MaxStateAttempts
+// times within its timeout. With WithIdempotencyKey the commit records the
+// key with the output, and an invocation whose key has already committed
+// returns that output without running (Result.Replayed).
 func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption) (*Result, error) {
 	o := invokeOptions{}
 	for _, opt := range opts {
@@ -212,14 +238,88 @@ func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption)
 		return nil, &JobError{Kind: KindInputLimit, Job: m.name, Limit: lim.MaxInputBytes,
 			Message: fmt.Sprintf("input of %s is over the input limit of %s", bytesStr(uint64(len(input))), bytesStr(uint64(lim.MaxInputBytes)))}
 	}
+	store := m.rt.cfg.State
+	if store == nil || !m.info.Has(abi.CapState) {
+		return m.attempt(ctx, input, o.id, lim, nil)
+	}
 
+	// The deadline covers every attempt, so conflicts cannot stretch a
+	// call past its timeout.
+	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
+	defer cancel()
+	if o.idempotencyKey != "" {
+		if out, ok, err := store.Done(ctx, m.ns, o.idempotencyKey); err != nil {
+			return nil, fmt.Errorf("invoke %s: state store: %w", m.name, err)
+		} else if ok {
+			return &Result{Output: out, InvocationID: o.id, Replayed: true}, nil
+		}
+	}
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		tx := state.Begin(store, m.ns)
+		res, err := m.attempt(ctx, input, o.id, lim, tx)
+		if res != nil {
+			res.Attempts = attempt
+			res.Duration = time.Since(start) - res.Instantiate
+		}
+		if err != nil {
+			return res, err // nothing is committed when the job fails
+		}
+		err = tx.Commit(ctx, o.idempotencyKey, res.Output, 0)
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, state.ErrDuplicate):
+			// Another delivery of this invocation committed first: its
+			// output is the answer, this run's writes are dropped.
+			out, ok, derr := store.Done(ctx, m.ns, o.idempotencyKey)
+			if derr != nil || !ok {
+				return nil, fmt.Errorf("invoke %s: state store: idempotency key %q committed but its output is gone: %w", m.name, o.idempotencyKey, errors.Join(derr, err))
+			}
+			res.Output, res.Replayed = out, true
+			return res, nil
+		case !errors.Is(err, state.ErrConflict):
+			return nil, fmt.Errorf("invoke %s: commit state: %w", m.name, err)
+		case attempt >= lim.MaxStateAttempts:
+			return nil, fmt.Errorf("invoke %s: %w: state kept changing under the job through %d attempts", m.name, ErrContention, attempt)
+		}
+		m.log.Debug("state conflict; running again", "invocation_id", o.id, "attempt", attempt)
+		if err := backoff(ctx, attempt); err != nil {
+			je := &JobError{Kind: KindTimeout, Job: m.name, Limit: lim.Timeout,
+				Message: fmt.Sprintf("timed out after %d attempts that conflicted on state (limit %s)", attempt, lim.Timeout)}
+			if ctx.Err() == context.Canceled {
+				je.Kind, je.Message = KindCanceled, "canceled while retrying a state conflict"
+			}
+			return nil, je
+		}
+	}
+}
+
+// backoff waits a jittered, growing delay before attempt+1: 50 µs doubling
+// to 20 ms, so conflicting writers spread out instead of colliding again.
+func backoff(ctx context.Context, attempt int) error {
+	d := 50 * time.Microsecond << min(attempt-1, 9)
+	d = d/2 + mrand.N(d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// attempt runs the job once; tx, when not nil, backs its state calls.
+func (m *Module) attempt(ctx context.Context, input []byte, id string, lim Limits, tx *state.Tx) (*Result, error) {
 	inst, instTime, err := m.pool.get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer m.pool.release()
-	inv := m.newInvocation(o.id)
+	inv := m.newInvocation(id)
 	inv.limits = lim
+	inv.tx = tx
 	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
 	ctx = withInvocation(ctx, inv)
@@ -235,7 +335,8 @@ func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption)
 		Duration:        time.Since(start),
 		Instantiate:     instTime,
 		PeakMemoryBytes: inst.PeakMemoryBytes(),
-		InvocationID:    o.id,
+		InvocationID:    id,
+		Attempts:        1,
 	}
 	inv.flushLogs()
 	res.Logs = inv.logs
@@ -250,7 +351,7 @@ func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption)
 	if err != nil {
 		if je, ok := err.(*JobError); ok {
 			je.Job = m.name
-			m.log.Debug("invocation failed", "invocation_id", o.id, "kind", je.Kind, "err", je.Message)
+			m.log.Debug("invocation failed", "invocation_id", id, "kind", je.Kind, "err", je.Message)
 			return res, err
 		}
 		return nil, err

@@ -11,6 +11,7 @@
 package wasmrt
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,10 +116,14 @@ func (r *Runtime) Close(ctx context.Context) error {
 
 // ModuleConfig is how one job runs.
 type ModuleConfig struct {
-	// Name identifies the job in logs and errors and is its state
-	// namespace. Default: the module digest.
-	Name   string
-	Limits Limits
+	// Name identifies the job in logs and errors. Default: the module
+	// digest.
+	Name string
+	// StateNamespace is where the job's state lives; default Name. Every
+	// deployment of one job, on any host and in any version, should share
+	// it, so that the state follows the job.
+	StateNamespace string
+	Limits         Limits
 	// AllowHosts lists the hosts the job's HTTP requests may reach:
 	// "example.com" (any port), "example.com:8443", or "*.example.com".
 	// Empty: no network.
@@ -167,6 +172,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, cfg ModuleConfig) (*Mod
 	m := &Module{
 		rt:       r,
 		name:     name,
+		ns:       cmp.Or(cfg.StateNamespace, name),
 		digest:   digest,
 		info:     info,
 		limits:   cfg.Limits.withDefaults(),
