@@ -2,6 +2,7 @@ package httphost
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/runtime/modstore"
+	"github.com/ferryrun/ferry/runtime/telemetry"
 )
 
 // ClientConfig configures a Client.
@@ -166,7 +168,7 @@ func (c *Client) Deploy(ctx context.Context, job host.Job) (*host.Deployment, er
 		return fail(host.ErrHost, "invalid job name %q", job.Name)
 	}
 	cfg := Config{MemoryMB: job.Limits.MemoryMB, MaxInputBytes: job.Limits.MaxInputBytes,
-		MaxOutputBytes: job.Limits.MaxOutputBytes, AllowHosts: job.AllowHosts}
+		MaxOutputBytes: job.Limits.MaxOutputBytes, AllowHosts: job.AllowHosts, StateNamespace: cmp.Or(job.StateNamespace, job.Name)}
 	if t := job.Limits.Timeout; t > 0 {
 		cfg.TimeoutMs = int(max(1, (t+time.Millisecond-1)/time.Millisecond))
 	}
@@ -509,6 +511,7 @@ func (c *Client) once(ctx context.Context, op, job, method, u string, hdr http.H
 	if c.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
 	}
+	telemetry.Inject(ctx, req.Header)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		e := &host.Error{Kind: host.ErrHost, Op: op, Host: c.name, Job: job, NotDelivered: !wrote, Err: err}
@@ -593,6 +596,10 @@ func appendInvokeRequest(dst []byte, r host.Request) []byte {
 	if r.InvocationID != "" {
 		dst = append(dst, `,"invocation_id":`...)
 		dst = appendString(dst, r.InvocationID)
+	}
+	if r.IdempotencyKey != "" {
+		dst = append(dst, `,"idempotency_key":`...)
+		dst = appendString(dst, r.IdempotencyKey)
 	}
 	return append(dst, '}')
 }

@@ -1,6 +1,7 @@
 package httphost
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -19,12 +20,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/hosts/hostpkg"
 	"github.com/ferryrun/ferry/hosts/local"
 	"github.com/ferryrun/ferry/runtime/abi"
 	"github.com/ferryrun/ferry/runtime/modstore"
+	"github.com/ferryrun/ferry/runtime/telemetry"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 )
 
@@ -170,7 +173,15 @@ func NewServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 }
 
 // Handler is the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// It continues a caller's trace (W3C traceparent).
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Traceparent") != "" {
+			r = r.WithContext(telemetry.Extract(r.Context(), r.Header))
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
 
 // Functions is the number of deployed functions.
 func (s *Server) Functions() int {
@@ -363,6 +374,9 @@ func parseConfig(h string) (Config, error) {
 }
 
 // validate lists every problem with a config.
+// stateNamespaceRE is a job name's shape (host.Job.Name).
+var stateNamespaceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
 func (c *Config) validate() error {
 	var p []string
 	if c.MemoryMB < 0 || c.MemoryMB > MaxMemoryMB {
@@ -390,6 +404,9 @@ func (c *Config) validate() error {
 		if f.v < 0 || f.v > 64<<20 {
 			p = append(p, fmt.Sprintf("%s %d: want 1–%d", f.name, f.v, 64<<20))
 		}
+	}
+	if c.StateNamespace != "" && !stateNamespaceRE.MatchString(c.StateNamespace) {
+		p = append(p, fmt.Sprintf("state_namespace %q: want a letter or digit, then up to 127 of [A-Za-z0-9._-]", clipString(c.StateNamespace, 140)))
 	}
 	if len(c.AllowHosts) > 256 {
 		p = append(p, fmt.Sprintf("allow_hosts: %d entries, at most 256", len(c.AllowHosts)))
@@ -541,7 +558,8 @@ func (s *Server) deploy(ctx context.Context, rec *record, wasm []byte) (*functio
 	}
 	dep, err := s.local.Deploy(ctx, host.Job{
 		Name: rec.FunctionID, Module: wasm, Digest: rec.Digest, AllowHosts: c.AllowHosts,
-		Limits: host.Limits{MemoryMB: c.MemoryMB, Timeout: timeout, MaxInputBytes: c.MaxInputBytes, MaxOutputBytes: c.MaxOutputBytes},
+		StateNamespace: cmp.Or(c.StateNamespace, rec.Job, rec.FunctionID),
+		Limits:         host.Limits{MemoryMB: c.MemoryMB, Timeout: timeout, MaxInputBytes: c.MaxInputBytes, MaxOutputBytes: c.MaxOutputBytes},
 	})
 	if err != nil {
 		return nil, err
@@ -724,10 +742,19 @@ func (s *Server) invoke(w http.ResponseWriter, r *http.Request, f *function, wan
 	if id := r.Header.Get("X-Ferry-Invocation-Id"); id != "" && req.InvocationID == "" {
 		req.InvocationID = id
 	}
+	if k := r.Header.Get("X-Ferry-Idempotency-Key"); k != "" && req.IdempotencyKey == "" {
+		req.IdempotencyKey = k
+	}
 	if req.InvocationID != "" && !invocationIDRE.MatchString(req.InvocationID) {
 		f.obs.outcome(outcomeRejected)
 		writeError(w, http.StatusBadRequest, CodeInvalidRequest,
 			"invocation id: want 1–128 of [A-Za-z0-9._:-]", f.rec.FunctionID, nil)
+		return
+	}
+	if req.IdempotencyKey != "" && !invocationIDRE.MatchString(req.IdempotencyKey) {
+		f.obs.outcome(outcomeRejected)
+		writeError(w, http.StatusBadRequest, CodeInvalidRequest,
+			"idempotency key: want 1–128 of [A-Za-z0-9._:-]", f.rec.FunctionID, nil)
 		return
 	}
 	status, buf := s.run(r.Context(), f, &req, nil)
@@ -753,7 +780,10 @@ func (s *Server) run(ctx context.Context, f *function, req *InvokeRequest, dst [
 	}
 	s.metrics.inflight.Inc()
 	start := time.Now()
-	res, err := s.local.Invoke(ctx, f.dep, host.Request{Input: req.Args, InvocationID: req.InvocationID})
+	ctx, span := telemetry.Start(ctx, "ferry.host.invoke", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(telemetry.String("ferry.function_id", f.rec.FunctionID), telemetry.String("ferry.invocation_id", req.InvocationID)))
+	res, err := s.local.Invoke(ctx, f.dep, host.Request{Input: req.Args, InvocationID: req.InvocationID, IdempotencyKey: req.IdempotencyKey})
+	telemetry.End(span, err)
 	<-f.sem
 	s.metrics.inflight.Dec()
 	f.obs.seconds.Observe(time.Since(start).Seconds())
@@ -854,6 +884,10 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		if q.InvocationID != "" && !invocationIDRE.MatchString(q.InvocationID) {
 			writeError(w, http.StatusBadRequest, CodeInvalidRequest, fmt.Sprintf("request %d: invocation id: want 1–128 of [A-Za-z0-9._:-]", i), f.rec.FunctionID, nil)
+			return
+		}
+		if q.IdempotencyKey != "" && !invocationIDRE.MatchString(q.IdempotencyKey) {
+			writeError(w, http.StatusBadRequest, CodeInvalidRequest, fmt.Sprintf("request %d: idempotency key: want 1–128 of [A-Za-z0-9._:-]", i), f.rec.FunctionID, nil)
 			return
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/ferryrun/ferry/hosts/httphost"
 	"github.com/ferryrun/ferry/orchestrator/plan"
 	"github.com/ferryrun/ferry/orchestrator/route"
+	"github.com/ferryrun/ferry/runtime/telemetry"
 )
 
 // Config configures the API.
@@ -88,8 +89,14 @@ func New(cfg Config) (*API, error) {
 // Observer returns the metrics observer to give the executor.
 func (a *API) Observer() route.Observer { return a.metrics }
 
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A caller's trace (W3C traceparent)
+// continues through the call, to whichever host runs it.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Traceparent") != "" {
+		r = r.WithContext(telemetry.Extract(r.Context(), r.Header))
+	}
+	a.mux.ServeHTTP(w, r)
+}
 
 // InvokeResult is the JSON answer of POST /v1/jobs/{job}/invoke when the
 // caller accepts JSON.

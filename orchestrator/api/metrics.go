@@ -20,6 +20,7 @@ type Metrics struct {
 	costUSD     *prometheus.CounterVec
 	failovers   *prometheus.CounterVec
 	hedges      *prometheus.CounterVec
+	batched     *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics, with gauges read from router at scrape
@@ -44,7 +45,10 @@ func NewMetrics(reg *prometheus.Registry, router *route.Router) *Metrics {
 			Name: "ferry_hedged_total", Help: "Hedged calls by which copy won: primary or hedge.",
 		}, []string{"job", "winner"}),
 	}
-	reg.MustRegister(m.invocations, m.seconds, m.costUSD, m.failovers, m.hedges, &breakerCollector{router: router})
+	m.batched = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ferry_batched_attempts_total", Help: "Attempts that shared a round trip with other calls (adaptive batching), by job and target.",
+	}, []string{"job", "target"})
+	reg.MustRegister(m.invocations, m.seconds, m.costUSD, m.failovers, m.hedges, m.batched, &breakerCollector{router: router})
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -78,6 +82,11 @@ func (m *Metrics) Call(d *route.Decision, res *route.Result, err error) {
 				winner = "hedge"
 			}
 			m.hedges.WithLabelValues(d.Job, winner).Inc()
+		}
+	}
+	for _, a := range d.Attempts {
+		if a.Batch > 1 {
+			m.batched.WithLabelValues(d.Job, a.Target).Inc()
 		}
 	}
 	m.invocations.WithLabelValues(d.Job, target, outcome).Inc()

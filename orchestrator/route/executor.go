@@ -9,7 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ferryrun/ferry/hosts/host"
+	"github.com/ferryrun/ferry/runtime/telemetry"
 )
 
 // CallError is a failed call's error with the decision that routed it;
@@ -99,16 +102,20 @@ func (e *Executor) LocalInFlight() int64 { return e.inflight.Load() }
 // Option tunes one call.
 type Option func(*callOptions)
 
-type callOptions struct{ invocationID string }
+type callOptions struct{ invocationID, idempotencyKey string }
 
 // WithInvocationID sets the call's invocation id (for logs across hosts).
 func WithInvocationID(id string) Option { return func(o *callOptions) { o.invocationID = id } }
+
+// WithIdempotencyKey makes a stateful call take effect once per key, on
+// hosts that run Ferry's runtime (host.Request.IdempotencyKey).
+func WithIdempotencyKey(key string) Option { return func(o *callOptions) { o.idempotencyKey = key } }
 
 // Execute runs one call of job. Job failures (host.IsJobFault) come back
 // as they are, never retried; host failures move down the decision's
 // failover chain while it is safe (host.Retryable), ending on the local
 // host when fallback_to_vm allows.
-func (e *Executor) Execute(ctx context.Context, job string, input []byte, opts ...Option) (*Result, error) {
+func (e *Executor) Execute(ctx context.Context, job string, input []byte, opts ...Option) (res *Result, err error) {
 	var o callOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -125,13 +132,19 @@ func (e *Executor) Execute(ctx context.Context, job string, input []byte, opts .
 	if o.invocationID == "" {
 		o.invocationID = d.ID
 	}
+	ctx, span := telemetry.Start(ctx, "ferry.call "+job, trace.WithAttributes(telemetry.String("ferry.job", job),
+		telemetry.String("ferry.decision_id", d.ID), telemetry.String("ferry.invocation_id", o.invocationID),
+		telemetry.String("ferry.strategy", string(d.Strategy))))
+	defer func() {
+		span.SetAttributes(telemetry.String("ferry.ran_on", d.RanOn), telemetry.Int("ferry.attempts", len(d.Attempts)))
+		telemetry.End(span, err)
+	}()
 	j, _ := e.router.Job(job)
-	var res *Result
 	var mu sync.Mutex // guards d.Attempts across a hedge's two goroutines
 	if d.Strategy == Hedged {
-		res, err = e.hedged(ctx, j, d, input, o.invocationID, &mu)
+		res, err = e.hedged(ctx, j, d, input, &o, &mu)
 	} else {
-		res, err = e.direct(ctx, j, d, d.Chain, input, o.invocationID, &mu)
+		res, err = e.direct(ctx, j, d, d.Chain, input, &o, &mu)
 	}
 	lat := time.Since(start)
 	d.LatencyMs = float64(lat) / float64(time.Millisecond)
@@ -153,7 +166,7 @@ func (e *Executor) Execute(ctx context.Context, job string, input []byte, opts .
 
 // direct tries chain in order until one answers, or a failure is not worth
 // trying elsewhere.
-func (e *Executor) direct(ctx context.Context, j *Job, d *Decision, chain []Choice, input []byte, id string, mu *sync.Mutex) (*Result, error) {
+func (e *Executor) direct(ctx context.Context, j *Job, d *Decision, chain []Choice, input []byte, o *callOptions, mu *sync.Mutex) (*Result, error) {
 	var lastErr error
 	for i, c := range chain {
 		t := e.router.target(j, c.Target)
@@ -161,7 +174,7 @@ func (e *Executor) direct(ctx context.Context, j *Job, d *Decision, chain []Choi
 			e.attempt(mu, d, Attempt{Target: t.ID, Outcome: "skipped", Error: "circuit breaker open"})
 			continue
 		}
-		res, err := e.try(ctx, t, d, input, id, mu)
+		res, err := e.try(ctx, t, d, input, o, mu)
 		if err == nil {
 			return res, nil
 		}
@@ -175,7 +188,7 @@ func (e *Executor) direct(ctx context.Context, j *Job, d *Decision, chain []Choi
 			return nil, err
 		}
 		if i+1 < len(chain) {
-			e.log.Warn("failing over", "job", j.Name, "invocation_id", id, "from", t.ID, "to", chain[i+1].Target, "err", err)
+			e.log.Warn("failing over", "job", j.Name, "invocation_id", o.invocationID, "from", t.ID, "to", chain[i+1].Target, "err", err)
 		}
 	}
 	if lastErr == nil {
@@ -185,15 +198,31 @@ func (e *Executor) direct(ctx context.Context, j *Job, d *Decision, chain []Choi
 }
 
 // try runs the call on one target and records the attempt.
-func (e *Executor) try(ctx context.Context, t *Target, d *Decision, input []byte, id string, mu *sync.Mutex) (*Result, error) {
+func (e *Executor) try(ctx context.Context, t *Target, d *Decision, input []byte, o *callOptions, mu *sync.Mutex) (*Result, error) {
 	if t.Local {
 		e.inflight.Add(1)
 		defer e.inflight.Add(-1)
 	}
+	kind := trace.SpanKindClient
+	if t.Local {
+		kind = trace.SpanKindInternal
+	}
+	ctx, span := telemetry.Start(ctx, "ferry.attempt "+t.ID, trace.WithSpanKind(kind), trace.WithAttributes(telemetry.String("ferry.target", t.ID)))
 	start := time.Now()
-	resp, err := t.Host.Invoke(ctx, t.Dep, host.Request{Input: input, InvocationID: id})
+	req := host.Request{Input: input, InvocationID: o.invocationID, IdempotencyKey: o.idempotencyKey}
+	var resp *host.Response
+	var err error
+	rode := 1
+	if t.batch.takes(len(input)) {
+		resp, rode, err = t.batch.invoke(ctx, req)
+	} else {
+		resp, err = t.Host.Invoke(ctx, t.Dep, req)
+	}
 	took := time.Since(start)
 	a := Attempt{Target: t.ID, Ms: float64(took) / float64(time.Millisecond), Outcome: "ok"}
+	if rode > 1 {
+		a.Batch = rode
+	}
 	switch {
 	case err == nil:
 		a.Cold = resp.Cold
@@ -208,6 +237,8 @@ func (e *Executor) try(ctx context.Context, t *Target, d *Decision, input []byte
 		a.Outcome, a.Error = "host_error", err.Error()
 		t.Fail()
 	}
+	span.SetAttributes(telemetry.String("ferry.outcome", a.Outcome), telemetry.Int("ferry.batch", rode))
+	telemetry.End(span, err)
 	n := e.attempt(mu, d, a)
 	if err != nil {
 		return nil, err
@@ -228,7 +259,7 @@ func (e *Executor) attempt(mu *sync.Mutex, d *Decision, a Attempt) int {
 // answered within the hedge delay (or failed); the first success wins and
 // the other is canceled. If both fail, the rest of the chain is tried as
 // in direct.
-func (e *Executor) hedged(ctx context.Context, j *Job, d *Decision, input []byte, id string, mu *sync.Mutex) (*Result, error) {
+func (e *Executor) hedged(ctx context.Context, j *Job, d *Decision, input []byte, o *callOptions, mu *sync.Mutex) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type out struct {
@@ -243,7 +274,7 @@ func (e *Executor) hedged(ctx context.Context, j *Job, d *Decision, input []byte
 			return false
 		}
 		go func() {
-			r, err := e.try(ctx, t, d, input, id, mu)
+			r, err := e.try(ctx, t, d, input, o, mu)
 			results <- out{r, err}
 		}()
 		return true
@@ -293,7 +324,7 @@ func (e *Executor) hedged(ctx context.Context, j *Job, d *Decision, input []byte
 		}
 	}
 	if len(d.Chain) > 2 {
-		return e.direct(ctx, j, d, d.Chain[2:], input, id, mu)
+		return e.direct(ctx, j, d, d.Chain[2:], input, o, mu)
 	}
 	return nil, errors.Join(errs...)
 }

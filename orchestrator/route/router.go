@@ -46,6 +46,9 @@ type Knobs struct {
 	// RemoteBytesPerMs is the assumed throughput to remote hosts, which
 	// penalises large inputs sent away; default 10,000 (10 MB/s).
 	RemoteBytesPerMs float64
+	// Batch gathers small concurrent calls to a remote target into one
+	// round trip when its host takes batches.
+	Batch BatchConfig
 }
 
 // Job is a job's routing table.
@@ -133,6 +136,9 @@ type Attempt struct {
 	// skipped (breaker open).
 	Outcome string `json:"outcome"`
 	Error   string `json:"error,omitempty"`
+	// Batch is the number of calls in the round trip this one rode in,
+	// when it was batched with others.
+	Batch int `json:"batch,omitempty"`
 }
 
 // Errors Decide returns.
@@ -165,6 +171,7 @@ func NewRouter(knobs Knobs, load LoadSource, jobs []*Job) (*Router, error) {
 	if load == nil {
 		load = noLoad{}
 	}
+	knobs.Batch = knobs.Batch.withDefaults()
 	r := &Router{knobs: knobs, load: load, jobs: map[string]*Job{},
 		boot: strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
 	for _, j := range jobs {
@@ -175,6 +182,11 @@ func NewRouter(knobs Knobs, load LoadSource, jobs []*Job) (*Router, error) {
 			return nil, fmt.Errorf("route: job %q has no target", j.Name)
 		}
 		r.jobs[j.Name] = j
+		for _, t := range j.Remote {
+			if bi, ok := t.Host.(host.BatchInvoker); ok && knobs.Batch.Enabled && t.batch == nil {
+				t.batch = newBatcher(t, bi, knobs.Batch)
+			}
+		}
 	}
 	return r, nil
 }

@@ -32,6 +32,7 @@ type Target struct {
 	calls   atomic.Int64
 	fails   atomic.Int64
 	brk     breaker
+	batch   *batcher // nil: every call goes alone
 }
 
 // NewTarget returns a target with latency priors (ms) from the plan: warm
@@ -92,13 +93,15 @@ type Stats struct {
 	ExpectedMs float64 `json:"expected_ms"`
 	CostUSD    float64 `json:"cost_usd"`
 	Breaker    string  `json:"breaker"`
+	// Batching is set for targets that batch small calls.
+	Batching *BatchStats `json:"batching,omitempty"`
 }
 
 // Stats returns a snapshot.
 func (t *Target) Stats() Stats {
 	return Stats{ID: t.ID, Calls: t.calls.Load(), Failures: t.fails.Load(), LatencyMs: t.lat.mean(), DevMs: t.lat.dev(),
 		ColdMs: t.coldLat.mean(), ColdShare: t.coldP.mean(), ExpectedMs: t.ExpectedMs(), CostUSD: t.CostUSD,
-		Breaker: t.brk.state(time.Now()).String()}
+		Breaker: t.brk.state(time.Now()).String(), Batching: t.batch.stats()}
 }
 
 // ewma is an exponentially weighted mean and mean deviation, safe for

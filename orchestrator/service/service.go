@@ -47,6 +47,10 @@ type Config struct {
 	// NoHedge turns hedged calls off (they are on for the jobs the plan
 	// allows).
 	NoHedge bool
+	// NoBatch sends every remote call alone; by default small concurrent
+	// calls to a host that takes batches share round trips
+	// (route.BatchConfig).
+	NoBatch bool
 	// FreshInstances gives every local call a fresh instance; by default
 	// pure reactors keep theirs, as on every remote host.
 	FreshInstances bool
@@ -209,6 +213,7 @@ func Start(ctx context.Context, cfg Config) (s *Service, err error) {
 	knobs := route.Knobs{
 		Serverless: s.Plan.Serverless, FallbackToVM: s.Plan.FallbackToVM, Hedge: !cfg.NoHedge,
 		CostThresholdUSD: s.Plan.CostThresholdUSD, LatencyThresholdMs: s.Plan.LatencyThresholdMs,
+		Batch: route.BatchConfig{Enabled: !cfg.NoBatch},
 	}
 	if s.Router, err = route.NewRouter(knobs, s.Sampler, routes); err != nil {
 		return nil, err
