@@ -17,6 +17,7 @@ import (
 
 	"github.com/ferryrun/ferry/hosts/httphost"
 	"github.com/ferryrun/ferry/runtime/state"
+	"github.com/ferryrun/ferry/runtime/telemetry"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 )
 
@@ -45,6 +46,7 @@ type hostServeFlags struct {
 	shutdownTimeout, readTimeout, idleTimeout time.Duration
 	noCache, fresh                            bool
 	gcPercent                                 int
+	otlpEndpoint                              string
 }
 
 func newHostServeCmd(e *env) *cobra.Command {
@@ -97,7 +99,8 @@ other machines, and set a token when you do.`,
 	fl.StringVar(&f.cacheDir, "cache-dir", filepath.Join(defaultDir("cache"), "compile"), "compilation cache `DIR`")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the compilation cache")
 	fl.StringVar(&f.engine, "engine", wasmrt.EngineWazero, "engine: wazero or wazero-interpreter")
-	fl.StringVar(&f.statePath, "state", "", "state store for stateful jobs: a bbolt `FILE`, or \"memory\" (default: state.db in --data-dir)")
+	fl.StringVar(&f.statePath, "state", "", "state store for stateful jobs: a bbolt `FILE`, \"memory\", or redis://host:port/db shared with the orchestrator (default: state.db in --data-dir)")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector `URL` (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight invocations may take to finish on shutdown")
 	fl.DurationVar(&f.readTimeout, "read-timeout", 5*time.Minute, "longest time to read one request, body included")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
@@ -141,27 +144,32 @@ func runHostServe(ctx context.Context, e *env, f *hostServeFlags) error {
 		return withCode(exitHost, fmt.Errorf("--data-dir: %w", err))
 	}
 
-	// The state store; its bbolt file also keeps a second server off the
-	// same data directory.
-	var store state.Store
-	switch f.statePath {
-	case "memory":
-		store = state.NewMemory()
-	default:
-		p := f.statePath
-		if p == "" {
-			p = filepath.Join(f.dataDir, "state.db")
+	// One server per data directory.
+	unlock, err := lockDir(f.dataDir)
+	if err != nil {
+		return withCode(exitHost, fmt.Errorf("%w (is another ferry host serve using --data-dir %s?)", err, f.dataDir))
+	}
+	defer unlock()
+
+	// The state store: a bbolt file by default, or a Redis server the
+	// orchestrator and other hosts share.
+	spec := f.statePath
+	if spec == "" {
+		spec = filepath.Join(f.dataDir, "state.db")
+	}
+	store, err := state.Open(ctx, spec)
+	if err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			return withCode(exitUsage, fmt.Errorf("--state: %w", err))
 		}
-		b, err := state.OpenBolt(p)
-		if err != nil {
-			if errors.Is(err, state.ErrLocked) {
-				return withCode(exitHost, fmt.Errorf("%w (is another ferry host serve using --data-dir %s?)", err, f.dataDir))
-			}
-			return withCode(exitHost, err)
-		}
-		store = b
+		return withCode(exitHost, fmt.Errorf("--state: %w", err))
 	}
 	defer store.Close()
+	shutdownTracing, tracing, err := telemetry.Setup(ctx, telemetry.Config{Service: "ferry-host", Version: version, Endpoint: f.otlpEndpoint})
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--otlp-endpoint: %w", err))
+	}
+	defer shutdownTracing(context.WithoutCancel(ctx))
 
 	cacheDir := f.cacheDir
 	if f.noCache {
@@ -198,7 +206,7 @@ func runHostServe(ctx context.Context, e *env, f *hostServeFlags) error {
 			" may deploy and run code here; set FERRY_HOST_TOKEN or --token-file", "listen", f.listen)
 	}
 	logger.Info("ferry host listening", "url", "http://"+ln.Addr().String(), "data_dir", f.dataDir,
-		"functions", srv.Functions(), "auth", auth, "startup", time.Since(start).Round(time.Millisecond))
+		"functions", srv.Functions(), "auth", auth, "state", storeName(store), "tracing", tracing, "startup", time.Since(start).Round(time.Millisecond))
 
 	hs := &http.Server{
 		Handler:           srv.Handler(),

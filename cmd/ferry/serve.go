@@ -22,6 +22,7 @@ import (
 	"github.com/ferryrun/ferry/orchestrator/api"
 	"github.com/ferryrun/ferry/orchestrator/service"
 	"github.com/ferryrun/ferry/runtime/state"
+	"github.com/ferryrun/ferry/runtime/telemetry"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 )
 
@@ -36,6 +37,7 @@ type serveConfig struct {
 	TokenFile       string            `toml:"token_file"`
 	HostTokenFile   string            `toml:"host_token_file"`
 	NoHedge         bool              `toml:"no_hedge"`
+	NoBatch         bool              `toml:"no_batch"`
 	FreshInstances  bool              `toml:"fresh_instances"`
 	JobIDs          map[string]string `toml:"job_ids"` // Tangle job id → job name
 	MaxInputBytes   int64             `toml:"max_input_bytes"`
@@ -46,6 +48,7 @@ type serveConfig struct {
 	ShutdownTimeout string            `toml:"shutdown_timeout"`
 	LogLevel        string            `toml:"log_level"`
 	LogFormat       string            `toml:"log_format"`
+	OTLPEndpoint    string            `toml:"otlp_endpoint"`
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -117,11 +120,13 @@ changed. SIGINT/SIGTERM stop accepting calls and let running ones finish.`,
 	fl.StringVar(&c.TokenFile, "token-file", "", "bearer token callers must send, from `FILE` (default: $FERRY_TOKEN; none: no auth)")
 	fl.StringVar(&c.HostTokenFile, "host-token-file", "", "bearer token for custom FaaS hosts, from `FILE` (default: $FERRY_HOST_TOKEN)")
 	fl.BoolVar(&c.NoHedge, "no-hedge", false, "never hedge calls (by default pure deterministic jobs may be)")
+	fl.BoolVar(&c.NoBatch, "no-batch", false, "send every remote call alone (by default small concurrent calls share round trips)")
 	fl.BoolVar(&c.FreshInstances, "fresh-instances", false, "a fresh local instance for every call, also for pure jobs")
 	fl.StringArrayVar(&jobIDs, "job-id", nil, "map a Tangle job id to a job for POST /job/{id}: `ID=JOB` (repeatable)")
 	fl.Int64Var(&c.MaxInputBytes, "max-input-bytes", 8<<20, "largest request body")
 	fl.StringVar(&c.CacheDir, "cache-dir", filepath.Join(defaultDir("cache"), "compile"), "compilation cache `DIR` (\"\" for none)")
-	fl.StringVar(&c.State, "state", "", "state store for stateful jobs run locally: a bbolt `FILE` or \"memory\" (default: state.db in --data-dir)")
+	fl.StringVar(&c.State, "state", "", "state store for jobs run here: a bbolt `FILE`, \"memory\" or redis://host:port/db (default: the policy's ferry.state.url, else state.db in --data-dir)")
+	fl.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector `URL` (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export)")
 	fl.IntVar(&c.LocalCapacity, "local-capacity", 0, "local calls in flight that count as full load (default 4 × CPUs)")
 	fl.IntVar(&c.MemoryLimitMB, "memory-limit-mb", 400, "resident memory that counts as full memory pressure")
 	fl.DurationVar(&shutd, "shutdown-timeout", 30*time.Second, "how long running calls may take to finish on shutdown")
@@ -172,8 +177,12 @@ func mergeServeConfig(fl *pflag.FlagSet, path string, c *serveConfig) error {
 	str("state", &c.State, f.State)
 	str("log-level", &c.LogLevel, f.LogLevel)
 	str("log-format", &c.LogFormat, f.LogFormat)
+	str("otlp-endpoint", &c.OTLPEndpoint, f.OTLPEndpoint)
 	if f.NoHedge {
 		take("no-hedge", func() { c.NoHedge = true })
+	}
+	if f.NoBatch {
+		take("no-batch", func() { c.NoBatch = true })
 	}
 	if f.FreshInstances {
 		take("fresh-instances", func() { c.FreshInstances = true })
@@ -271,21 +280,29 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return withCode(exitHost, fmt.Errorf("--data-dir: %w", err))
 	}
-	var store state.Store
-	if c.State == "memory" {
-		store = state.NewMemory()
-	} else {
-		p := c.State
-		if p == "" {
-			p = filepath.Join(c.DataDir, "state.db")
+	// The state store of jobs run here: --state, else the policy's
+	// external store (so the local host and the remote ones share it),
+	// else a bbolt file in the data directory.
+	spec := c.State
+	if spec == "" && pol.State() != nil {
+		spec = pol.State().URL
+	}
+	if spec == "" {
+		spec = filepath.Join(c.DataDir, "state.db")
+	}
+	store, err := state.Open(ctx, spec)
+	if err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			return withCode(exitUsage, fmt.Errorf("state store: %w", err))
 		}
-		bs, err := state.OpenBolt(p)
-		if err != nil {
-			return withCode(exitHost, err)
-		}
-		store = bs
+		return withCode(exitHost, fmt.Errorf("state store: %w", err))
 	}
 	defer store.Close()
+	shutdownTracing, tracing, err := telemetry.Setup(ctx, telemetry.Config{Service: "ferry-serve", Version: version, Endpoint: c.OTLPEndpoint})
+	if err != nil {
+		return withCode(exitUsage, fmt.Errorf("--otlp-endpoint: %w", err))
+	}
+	defer shutdownTracing(context.WithoutCancel(ctx))
 	rt, err := wasmrt.New(ctx, wasmrt.Config{CacheDir: c.CacheDir, Logger: logger, State: store})
 	if err != nil {
 		return withCode(exitHost, err)
@@ -305,7 +322,7 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 	fmt.Fprintf(e.stderr, "ferry serve: bundle %s, policy %s\n", c.Bundle, polNote)
 	start := time.Now()
 	svc, err := service.Start(ctx, service.Config{
-		Bundle: b, Policy: pol, DataDir: c.DataDir, Runtime: rt, HostToken: hostToken, NoHedge: c.NoHedge,
+		Bundle: b, Policy: pol, DataDir: c.DataDir, Runtime: rt, HostToken: hostToken, NoHedge: c.NoHedge, NoBatch: c.NoBatch,
 		FreshInstances: c.FreshInstances, LocalCapacity: c.LocalCapacity, MemoryLimitBytes: uint64(c.MemoryLimitMB) << 20,
 		Logger: logger, Progress: e.stderr,
 	})
@@ -327,7 +344,7 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 		logger.Warn("listening beyond loopback without a token: set FERRY_TOKEN or --token-file", "listen", c.Listen)
 	}
 	logger.Info("ferry serve listening", "url", "http://"+ln.Addr().String(), "strategy", svc.Plan.Strategy,
-		"jobs", len(svc.Router.Jobs()), "remote_jobs", len(svc.Plan.RemoteJobs), "auth", auth, "startup", time.Since(start).Round(time.Millisecond))
+		"jobs", len(svc.Router.Jobs()), "remote_jobs", len(svc.Plan.RemoteJobs), "auth", auth, "state", storeName(store), "tracing", tracing, "startup", time.Since(start).Round(time.Millisecond))
 
 	hs := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
@@ -346,4 +363,17 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 	}
 	logger.Info("ferry serve stopped")
 	return nil
+}
+
+// storeName says which state store is in use, without secrets.
+func storeName(s state.Store) string {
+	switch s := s.(type) {
+	case *state.Memory:
+		return "memory"
+	case *state.Bolt:
+		return s.Path()
+	case *state.Redis:
+		return s.String()
+	}
+	return fmt.Sprintf("%T", s)
 }
