@@ -20,6 +20,7 @@ import (
 
 	"github.com/ferryrun/ferry/compiler/bundle"
 	"github.com/ferryrun/ferry/orchestrator/api"
+	"github.com/ferryrun/ferry/orchestrator/queue"
 	"github.com/ferryrun/ferry/orchestrator/service"
 	"github.com/ferryrun/ferry/runtime/state"
 	"github.com/ferryrun/ferry/runtime/telemetry"
@@ -49,6 +50,8 @@ type serveConfig struct {
 	LogLevel        string            `toml:"log_level"`
 	LogFormat       string            `toml:"log_format"`
 	OTLPEndpoint    string            `toml:"otlp_endpoint"`
+	QueueWorkers    int               `toml:"queue_workers"`
+	ResultTTL       string            `toml:"result_ttl"`
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -72,6 +75,9 @@ failover with circuit breakers, and fallback to the local host.
 API (docs/serve.md):
   POST /v1/jobs/{job}/invoke     body: the input; answer: the output (or JSON
                                  with Accept: application/json), X-Ferry-* headers
+  POST /v1/jobs/{job}/submit     queue a call (durable; Idempotency-Key header
+                                 makes retries safe); answer 202 + Location
+  GET  /v1/invocations/{id}      a submitted call's status and result
   GET  /v1/jobs                  jobs, eligibility, routes and what was learned
   GET  /v1/decisions/{id}        why a call went where it went
   POST /api/functions/{job}/invoke, POST /job/{id}   the custom FaaS protocol,
@@ -127,6 +133,8 @@ changed. SIGINT/SIGTERM stop accepting calls and let running ones finish.`,
 	fl.StringVar(&c.CacheDir, "cache-dir", filepath.Join(defaultDir("cache"), "compile"), "compilation cache `DIR` (\"\" for none)")
 	fl.StringVar(&c.State, "state", "", "state store for jobs run here: a bbolt `FILE`, \"memory\" or redis://host:port/db (default: the policy's ferry.state.url, else state.db in --data-dir)")
 	fl.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector `URL` (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export)")
+	fl.IntVar(&c.QueueWorkers, "queue-workers", service.DefaultQueueWorkers, "submitted calls run at once")
+	fl.StringVar(&c.ResultTTL, "result-ttl", "24h", "how long a submitted call's result is kept (a Go `DURATION`)")
 	fl.IntVar(&c.LocalCapacity, "local-capacity", 0, "local calls in flight that count as full load (default 4 × CPUs)")
 	fl.IntVar(&c.MemoryLimitMB, "memory-limit-mb", 400, "resident memory that counts as full memory pressure")
 	fl.DurationVar(&shutd, "shutdown-timeout", 30*time.Second, "how long running calls may take to finish on shutdown")
@@ -190,6 +198,10 @@ func mergeServeConfig(fl *pflag.FlagSet, path string, c *serveConfig) error {
 	if f.MaxInputBytes != 0 {
 		take("max-input-bytes", func() { c.MaxInputBytes = f.MaxInputBytes })
 	}
+	if f.QueueWorkers != 0 {
+		take("queue-workers", func() { c.QueueWorkers = f.QueueWorkers })
+	}
+	str("result-ttl", &c.ResultTTL, f.ResultTTL)
 	if f.LocalCapacity != 0 {
 		take("local-capacity", func() { c.LocalCapacity = f.LocalCapacity })
 	}
@@ -242,8 +254,12 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 	if c.Bundle == "" {
 		return withCode(exitUsage, errors.New("--bundle is required (a directory written by ferry build)"))
 	}
-	if c.MaxInputBytes <= 0 || c.MemoryLimitMB <= 0 || c.LocalCapacity < 0 {
-		return withCode(exitUsage, errors.New("--max-input-bytes and --memory-limit-mb must be positive, --local-capacity not negative"))
+	if c.MaxInputBytes <= 0 || c.MemoryLimitMB <= 0 || c.LocalCapacity < 0 || c.QueueWorkers <= 0 || c.QueueWorkers > 4096 {
+		return withCode(exitUsage, errors.New("--max-input-bytes and --memory-limit-mb must be positive, --local-capacity not negative, --queue-workers 1–4096"))
+	}
+	resultTTL, err := time.ParseDuration(c.ResultTTL)
+	if err != nil || resultTTL < time.Second {
+		return withCode(exitUsage, fmt.Errorf("--result-ttl %q: want a duration of at least 1s, like 24h", c.ResultTTL))
 	}
 	jobIDs := map[uint32]string{}
 	for k, v := range c.JobIDs {
@@ -325,14 +341,18 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 		Bundle: b, Policy: pol, DataDir: c.DataDir, Runtime: rt, HostToken: hostToken, NoHedge: c.NoHedge, NoBatch: c.NoBatch,
 		FreshInstances: c.FreshInstances, LocalCapacity: c.LocalCapacity, MemoryLimitBytes: uint64(c.MemoryLimitMB) << 20,
 		Logger: logger, Progress: e.stderr,
+		Queue: queue.Config{Workers: c.QueueWorkers, TTL: resultTTL, MaxInputBytes: int(c.MaxInputBytes)},
 	})
 	if err != nil {
 		return withCode(exitHost, err)
 	}
 	defer svc.Close(context.WithoutCancel(ctx))
-	a, err := api.New(api.Config{Exec: svc.Exec, Plan: svc.Plan, Router: svc.Router, Token: token,
+	a, err := api.New(api.Config{Exec: svc.Exec, Plan: svc.Plan, Router: svc.Router, Queue: svc.Queue, Token: token,
 		MaxInputBytes: c.MaxInputBytes, JobIDs: jobIDs, Logger: logger,
-		Extra: func() map[string]any { return map[string]any{"rss_bytes": svc.Sampler.RSS()} }})
+		Extra: func() map[string]any {
+			queued, running := svc.Queue.Depth()
+			return map[string]any{"rss_bytes": svc.Sampler.RSS(), "queue": map[string]int{"queued": queued, "running": running}}
+		}})
 	if err != nil {
 		return withCode(exitHost, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/hosts/httphost"
 	"github.com/ferryrun/ferry/orchestrator/plan"
+	"github.com/ferryrun/ferry/orchestrator/queue"
 	"github.com/ferryrun/ferry/orchestrator/route"
 	"github.com/ferryrun/ferry/runtime/telemetry"
 )
@@ -29,6 +30,9 @@ type Config struct {
 	Exec   *route.Executor
 	Plan   *plan.Plan
 	Router *route.Router
+	// Queue serves submit and GET /v1/invocations/{id}; nil: those
+	// endpoints answer 404.
+	Queue *queue.Queue
 	// Token, when set, is required as a bearer token on everything but
 	// /healthz.
 	Token string
@@ -66,10 +70,12 @@ func New(cfg Config) (*API, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	a := &API{cfg: cfg, log: cfg.Logger, metrics: NewMetrics(reg, cfg.Router)}
+	a := &API{cfg: cfg, log: cfg.Logger, metrics: NewMetrics(reg, cfg.Router, cfg.Queue)}
 	m := http.NewServeMux()
 	auth := httphost.RequireBearer(cfg.Token, nil)
 	m.HandleFunc("POST /v1/jobs/{job}/invoke", auth(a.handleInvoke))
+	m.HandleFunc("POST /v1/jobs/{job}/submit", auth(a.handleSubmit))
+	m.HandleFunc("GET /v1/invocations/{id}", auth(a.handleInvocation))
 	m.HandleFunc("GET /v1/jobs", auth(a.handleJobs))
 	m.HandleFunc("GET /v1/decisions/{id}", auth(a.handleDecision))
 	m.HandleFunc("GET /v1/decisions", auth(a.handleDecisions))
@@ -203,6 +209,68 @@ func (a *API) writeExecError(w http.ResponseWriter, job string, err error) {
 		d["decision_id"] = ce.DecisionID
 	}
 	writeError(w, status, code, err.Error(), d)
+}
+
+// handleSubmit queues a call: the body is the input. The answer, 202 with
+// a Location, is the queued invocation; a retry with the same
+// Idempotency-Key header answers 200 with the first submission as it is
+// now (perhaps finished). The submission is on disk before the answer.
+func (a *API) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Queue == nil {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "this server has no queue", nil)
+		return
+	}
+	job := r.PathValue("job")
+	if _, ok := a.cfg.Router.Job(job); !ok {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("%v: %q", route.ErrUnknownJob, job), map[string]any{"job": job})
+		return
+	}
+	input, ok := a.readBody(w, r)
+	if !ok {
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	inv, created, err := a.cfg.Queue.Submit(r.Context(), job, input, key)
+	if err != nil {
+		status, code := http.StatusServiceUnavailable, "UNAVAILABLE"
+		switch {
+		case errors.Is(err, queue.ErrIdempotencyMismatch):
+			status, code = http.StatusConflict, "IDEMPOTENCY_MISMATCH"
+		case errors.Is(err, queue.ErrTooLarge):
+			status, code = http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"
+		case errors.Is(err, queue.ErrInvalid):
+			status, code = http.StatusBadRequest, "INVALID_REQUEST"
+		case errors.Is(err, queue.ErrFull):
+			w.Header().Set("Retry-After", "1")
+			status, code = http.StatusTooManyRequests, "QUEUE_FULL"
+		}
+		writeError(w, status, code, err.Error(), map[string]any{"job": job})
+		return
+	}
+	w.Header().Set("Location", "/v1/invocations/"+inv.ID)
+	status := http.StatusAccepted
+	if !created {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, inv)
+}
+
+// handleInvocation returns a submitted call: its status and, once
+// finished, its output or error.
+func (a *API) handleInvocation(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Queue == nil {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "this server has no queue", nil)
+		return
+	}
+	inv, err := a.cfg.Queue.Get(r.PathValue("id"))
+	switch {
+	case errors.Is(err, queue.ErrNotFound):
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "no such invocation (finished ones are kept for a while, then expire)", nil)
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "UNAVAILABLE", err.Error(), nil)
+	default:
+		writeJSON(w, http.StatusOK, inv)
+	}
 }
 
 // JobView is a job in GET /v1/jobs.

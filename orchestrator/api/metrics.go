@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferryrun/ferry/hosts/host"
+	"github.com/ferryrun/ferry/orchestrator/queue"
 	"github.com/ferryrun/ferry/orchestrator/route"
 )
 
@@ -25,7 +26,7 @@ type Metrics struct {
 
 // NewMetrics registers the metrics, with gauges read from router at scrape
 // time (breaker states).
-func NewMetrics(reg *prometheus.Registry, router *route.Router) *Metrics {
+func NewMetrics(reg *prometheus.Registry, router *route.Router, q *queue.Queue) *Metrics {
 	m := &Metrics{
 		reg: reg,
 		invocations: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -49,6 +50,13 @@ func NewMetrics(reg *prometheus.Registry, router *route.Router) *Metrics {
 		Name: "ferry_batched_attempts_total", Help: "Attempts that shared a round trip with other calls (adaptive batching), by job and target.",
 	}, []string{"job", "target"})
 	reg.MustRegister(m.invocations, m.seconds, m.costUSD, m.failovers, m.hedges, m.batched, &breakerCollector{router: router})
+	if q != nil {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ferry_queue_queued", Help: "Submitted calls waiting to run.",
+		}, func() float64 { n, _ := q.Depth(); return float64(n) }), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ferry_queue_running", Help: "Submitted calls running now.",
+		}, func() float64 { _, n := q.Depth(); return float64(n) }))
+	}
 	_ = reg.Register(collectors.NewGoCollector())
 	_ = reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -25,6 +25,7 @@ import (
 	"github.com/ferryrun/ferry/hosts/local"
 	"github.com/ferryrun/ferry/orchestrator/plan"
 	"github.com/ferryrun/ferry/orchestrator/policy"
+	"github.com/ferryrun/ferry/orchestrator/queue"
 	"github.com/ferryrun/ferry/orchestrator/registry"
 	"github.com/ferryrun/ferry/orchestrator/route"
 	"github.com/ferryrun/ferry/runtime/modstore"
@@ -69,7 +70,15 @@ type Config struct {
 	Progress io.Writer
 	// CallsPerSecond is the rate the plan's monthly figures assume.
 	CallsPerSecond float64
+	// Queue tunes the durable queue of submitted calls (its Logger is
+	// this Logger); zero values are its defaults, except Workers: 0 is
+	// DefaultQueueWorkers.
+	Queue queue.Config
 }
+
+// DefaultQueueWorkers is how many submitted calls run at once by default:
+// more than the CPUs, since a remote call mostly waits.
+const DefaultQueueWorkers = 32
 
 // ErrNoHost marks a provider whose kind has no host implementation yet.
 var ErrNoHost = errors.New("no host for this provider kind yet")
@@ -82,6 +91,9 @@ type Service struct {
 	Local    *local.Host
 	Registry *registry.Registry
 	Sampler  *Sampler
+	// Queue holds submitted calls (POST /v1/jobs/{job}/submit); its
+	// workers run them through Exec.
+	Queue *queue.Queue
 	// Skipped lists providers the plan names but that have no host here,
 	// with why; their jobs run on the other targets.
 	Skipped map[string]string
@@ -143,7 +155,13 @@ func Start(ctx context.Context, cfg Config) (s *Service, err error) {
 		providers[p.ID()] = p
 	}
 	var routes []*route.Job
+	rerunSafe := map[string]bool{}
 	for _, mj := range m.Jobs {
+		// A call interrupted by a crash may run again when that cannot
+		// take effect twice: a pure job, or a stateful one whose state
+		// commit carries the call's idempotency key — unless it also
+		// reaches the network, which the key does not cover.
+		rerunSafe[mj.Name] = mj.IsPure || (mj.RequiresState && len(mj.NetworkCalls) == 0)
 		jp, _ := s.Plan.Job(mj.Name)
 		wasm, err := cfg.Bundle.Module(mj.Name)
 		if err != nil {
@@ -222,7 +240,54 @@ func Start(ctx context.Context, cfg Config) (s *Service, err error) {
 		return nil, err
 	}
 	s.Exec = exec
+
+	qc := cfg.Queue
+	qc.Logger = log
+	if qc.Workers == 0 {
+		qc.Workers = DefaultQueueWorkers
+	}
+	if s.Queue, err = queue.Open(db, qc); err != nil {
+		return nil, err
+	}
+	run := func(ctx context.Context, inv *queue.Invocation, input []byte) queue.Outcome {
+		// The invocation id is the idempotency key: a re-run after a
+		// crash finds a stateful call's committed effect and output.
+		res, err := exec.Execute(ctx, inv.Job, input, route.WithInvocationID(inv.ID), route.WithIdempotencyKey(inv.ID))
+		out := queue.Outcome{Err: err}
+		var ce *route.CallError
+		if errors.As(err, &ce) {
+			out.DecisionID = ce.DecisionID
+		}
+		if err != nil {
+			out.ErrorKind = ErrorKind(err)
+			return out
+		}
+		out.Output, out.RanOn, out.DecisionID = res.Output, res.Target, res.DecisionID
+		return out
+	}
+	if err := s.Queue.Start(sctx, run, func(job string) bool { return rerunSafe[job] }); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// ErrorKind names what kind of failure err is, for callers and stored
+// results: job (the guest failed), timeout, limit, not_found, no_target,
+// or host (the infrastructure failed).
+func ErrorKind(err error) string {
+	switch {
+	case errors.Is(err, route.ErrUnknownJob), errors.Is(err, host.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, host.ErrTimeout):
+		return "timeout"
+	case errors.Is(err, host.ErrLimit):
+		return "limit"
+	case errors.Is(err, host.ErrJob):
+		return "job"
+	case errors.Is(err, route.ErrNoTarget):
+		return "no_target"
+	}
+	return "host"
 }
 
 // Execute runs one call of job wherever the router decides: the library
@@ -239,6 +304,11 @@ func (s *Service) Close(ctx context.Context) error {
 		s.cancel()
 	}
 	var errs []error
+	if s.Queue != nil {
+		// Running calls get until ctx ends; what is still running stays
+		// so in the queue and runs again (if safe) at the next start.
+		errs = append(errs, s.Queue.Close(ctx))
+	}
 	if s.Local != nil {
 		errs = append(errs, s.Local.Close(ctx))
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,6 +22,7 @@ import (
 	"github.com/ferryrun/ferry/hosts/httphost"
 	"github.com/ferryrun/ferry/orchestrator/api"
 	"github.com/ferryrun/ferry/orchestrator/policy"
+	"github.com/ferryrun/ferry/orchestrator/queue"
 	"github.com/ferryrun/ferry/orchestrator/route"
 	"github.com/ferryrun/ferry/orchestrator/service"
 	"github.com/ferryrun/ferry/runtime/state"
@@ -193,15 +195,19 @@ func TestAPI(t *testing.T) {
 	b := buildBundle(t)
 	r := newRemote(t, "")
 	s := start(t, b, policyFor(t, r.ts.URL), t.TempDir(), "", nil)
-	a, err := api.New(api.Config{Exec: s.Exec, Plan: s.Plan, Router: s.Router, Token: "api-secret", JobIDs: map[uint32]string{0: "echo"}})
+	a, err := api.New(api.Config{Exec: s.Exec, Plan: s.Plan, Router: s.Router, Queue: s.Queue, Token: "api-secret", JobIDs: map[uint32]string{0: "echo"}})
 	require.NoError(t, err)
 	s.Exec.SetObserver(a.Observer())
 	ts := httptest.NewServer(a)
 	defer ts.Close()
 
+	var idemKey string
 	do := func(method, path, body, accept string, auth bool) (*http.Response, []byte) {
 		req, err := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
 		require.NoError(t, err)
+		if idemKey != "" {
+			req.Header.Set("Idempotency-Key", idemKey)
+		}
 		if auth {
 			req.Header.Set("Authorization", "Bearer api-secret")
 		}
@@ -290,8 +296,50 @@ func TestAPI(t *testing.T) {
 	resp, _ = do("HEAD", "/job/0", "", "", true)
 	assert.Equal(t, 200, resp.StatusCode)
 
+	// The durable queue: submit, poll, an idempotent retry, a failure.
+	idemKey = "order-17"
+	resp, out = do("POST", "/v1/jobs/echo/submit", "later", "", true)
+	require.Equal(t, 202, resp.StatusCode, "%s", out)
+	var inv queue.Invocation
+	require.NoError(t, json.Unmarshal(out, &inv))
+	assert.Equal(t, "/v1/invocations/"+inv.ID, resp.Header.Get("Location"))
+	poll := func(id string) queue.Invocation {
+		var got queue.Invocation
+		require.Eventually(t, func() bool {
+			resp, out := do("GET", "/v1/invocations/"+id, "", "", true)
+			require.Equal(t, 200, resp.StatusCode, "%s", out)
+			require.NoError(t, json.Unmarshal(out, &got))
+			return got.Status.Finished()
+		}, 10*time.Second, 5*time.Millisecond)
+		return got
+	}
+	got := poll(inv.ID)
+	assert.Equal(t, queue.StatusSucceeded, got.Status)
+	assert.Equal(t, "later", string(got.Output))
+	assert.NotEmpty(t, got.RanOn)
+	assert.NotEmpty(t, got.DecisionID)
+	resp, out = do("POST", "/v1/jobs/echo/submit", "later", "", true)
+	require.Equal(t, 200, resp.StatusCode, "a retried submission answers the first: %s", out)
+	var again queue.Invocation
+	require.NoError(t, json.Unmarshal(out, &again))
+	assert.Equal(t, inv.ID, again.ID)
+	resp, _ = do("POST", "/v1/jobs/echo/submit", "different input", "", true)
+	assert.Equal(t, 409, resp.StatusCode, "same key, another input")
+	idemKey = ""
+	resp, out = do("POST", "/v1/jobs/trap/submit", "", "", true)
+	require.Equal(t, 202, resp.StatusCode, "%s", out)
+	require.NoError(t, json.Unmarshal(out, &inv))
+	got = poll(inv.ID)
+	assert.Equal(t, queue.StatusFailed, got.Status)
+	assert.Equal(t, "job", got.ErrorKind)
+	resp, _ = do("POST", "/v1/jobs/nope/submit", "", "", true)
+	assert.Equal(t, 404, resp.StatusCode)
+	resp, _ = do("GET", "/v1/invocations/0000", "", "", true)
+	assert.Equal(t, 404, resp.StatusCode)
+
 	resp, out = do("GET", "/metrics", "", "", true)
 	require.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, string(out), "ferry_queue_queued 0")
 	assert.Contains(t, string(out), `ferry_invocations_total{job="echo"`)
 	assert.Contains(t, string(out), `ferry_breaker_state{job="echo"`)
 }
