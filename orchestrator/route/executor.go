@@ -247,12 +247,26 @@ func (e *Executor) try(ctx context.Context, t *Target, d *Decision, input []byte
 		Duration: resp.Duration, Cold: resp.Cold, CostUSD: t.CostUSD, Attempts: n}, nil
 }
 
-// attempt records a, returning how many attempts there are now.
+// attempt records a, returning how many attempts there are now. Once the
+// decision is sealed (the call has returned) nothing more is recorded.
 func (e *Executor) attempt(mu *sync.Mutex, d *Decision, a Attempt) int {
 	mu.Lock()
 	defer mu.Unlock()
-	d.Attempts = append(d.Attempts, a)
+	if !d.sealed {
+		d.Attempts = append(d.Attempts, a)
+	}
 	return len(d.Attempts)
+}
+
+// seal ends recording for d: the attempts still running (a hedge's loser)
+// are recorded as canceled, without waiting for them to stop.
+func (e *Executor) seal(mu *sync.Mutex, d *Decision, running []string) {
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range running {
+		d.Attempts = append(d.Attempts, Attempt{Target: id, Outcome: "canceled", Error: "the other copy answered first"})
+	}
+	d.sealed = true
 }
 
 // hedged starts the first target, and the second if the first has not
@@ -265,19 +279,33 @@ func (e *Executor) hedged(ctx context.Context, j *Job, d *Decision, input []byte
 	type out struct {
 		res *Result
 		err error
+		id  string
 	}
+	// Buffered for both copies: a loser left running never blocks.
 	results := make(chan out, 2)
+	inflight := map[string]bool{}
 	launch := func(c Choice) bool {
 		t := e.router.target(j, c.Target)
 		if !t.brk.allow(time.Now()) {
 			e.attempt(mu, d, Attempt{Target: t.ID, Outcome: "skipped", Error: "circuit breaker open"})
 			return false
 		}
+		inflight[t.ID] = true
 		go func() {
 			r, err := e.try(ctx, t, d, input, o, mu)
-			results <- out{r, err}
+			results <- out{r, err, t.ID}
 		}()
 		return true
+	}
+	// finish returns at once: the loser is canceled, recorded as such,
+	// and left to stop on its own.
+	finish := func() {
+		cancel()
+		var left []string
+		for id := range inflight {
+			left = append(left, id)
+		}
+		e.seal(mu, d, left)
 	}
 	running := 0
 	if launch(d.Chain[0]) {
@@ -304,19 +332,14 @@ func (e *Executor) hedged(ctx context.Context, j *Job, d *Decision, input []byte
 			startSecond()
 		case o := <-results:
 			running--
+			delete(inflight, o.id)
 			if o.err == nil {
-				cancel() // the loser's attempt records "canceled"
-				for ; running > 0; running-- {
-					<-results
-				}
+				finish()
 				return o.res, nil
 			}
 			if host.IsJobFault(o.err) {
 				// A pure, deterministic job fails the same way anywhere.
-				cancel()
-				for ; running > 0; running-- {
-					<-results
-				}
+				finish()
 				return nil, o.err
 			}
 			errs = append(errs, o.err)

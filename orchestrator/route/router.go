@@ -125,6 +125,10 @@ type Decision struct {
 	LatencyMs float64   `json:"latency_ms,omitempty"`
 	CostUSD   float64   `json:"cost_usd,omitempty"`
 	Error     string    `json:"error,omitempty"`
+
+	// sealed is set (under the executor's lock) when the call has its
+	// answer: a hedge's loser still running then records nothing more.
+	sealed bool
 }
 
 // Attempt is one try of a call on one target.
