@@ -35,5 +35,10 @@ go test -run NONE -bench '^BenchmarkServer_Invoke$' -benchtime "$bt" -count "$co
 go test -run NONE -bench '^BenchmarkDecide$' -benchtime "$bt" -count "$count" ./orchestrator/route | tee -a "$out"
 go test -run NONE -bench '^BenchmarkHedging$' -benchtime 3000x -count "$count" ./orchestrator/route | tee -a "$out"
 go test -run NONE -bench '^BenchmarkAPI_InvokeLocal$' -benchtime "$bt" -count "$count" ./orchestrator/service | tee -a "$out"
+# Issue 6, second part: batching, state stores (a real redis-server), the
+# durable queue, and ferry serve's footprint (RSS idle and at 1,000 calls/s).
+go test -run NONE -bench '^BenchmarkBatching$' -benchtime 20000x -count "$count" ./orchestrator/route | tee -a "$out"
+go test -run NONE -bench . -benchtime 2000x -count "$count" ./runtime/state ./orchestrator/queue | tee -a "$out"
+go test -run NONE -bench '^BenchmarkServeFootprint$' -benchtime 1x -count 1 ./benchmarks | tee -a "$out"
 cp "$out" benchmarks/results/latest.txt
 echo "wrote $out (compare runs with: benchstat OLD NEW)"
