@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -220,13 +221,23 @@ func Start(ctx context.Context, cfg Config) (s *Service, err error) {
 
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
+	// The sampler starts now and reads the executor and the queue, set
+	// below, through atomic pointers.
 	var exec *route.Executor
+	var execP atomic.Pointer[route.Executor]
+	var queueP atomic.Pointer[queue.Queue]
 	s.Sampler = NewSampler(func() int64 {
-		if exec == nil {
-			return 0
+		if e := execP.Load(); e != nil {
+			return e.LocalInFlight()
 		}
-		return exec.LocalInFlight()
-	}, nil, cfg.LocalCapacity, cfg.MemoryLimitBytes)
+		return 0
+	}, func() int {
+		if q := queueP.Load(); q != nil {
+			queued, _ := q.Depth()
+			return queued
+		}
+		return 0
+	}, cfg.LocalCapacity, cfg.MemoryLimitBytes)
 	go s.Sampler.Run(sctx, 250*time.Millisecond)
 	knobs := route.Knobs{
 		Serverless: s.Plan.Serverless, FallbackToVM: s.Plan.FallbackToVM, Hedge: !cfg.NoHedge,
@@ -240,6 +251,7 @@ func Start(ctx context.Context, cfg Config) (s *Service, err error) {
 		return nil, err
 	}
 	s.Exec = exec
+	execP.Store(exec)
 
 	qc := cfg.Queue
 	qc.Logger = log
@@ -249,6 +261,7 @@ func Start(ctx context.Context, cfg Config) (s *Service, err error) {
 	if s.Queue, err = queue.Open(db, qc); err != nil {
 		return nil, err
 	}
+	queueP.Store(s.Queue)
 	run := func(ctx context.Context, inv *queue.Invocation, input []byte) queue.Outcome {
 		// The invocation id is the idempotency key: a re-run after a
 		// crash finds a stateful call's committed effect and output.
