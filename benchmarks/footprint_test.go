@@ -1,14 +1,12 @@
 package benchmarks
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,26 +45,8 @@ func BenchmarkServeFootprint(b *testing.B) {
 	must(b, os.WriteFile(pol, []byte("{}"), 0o644))
 
 	for i := 0; i < b.N; i++ {
-		srv := exec.Command(ferry, "serve", "--bundle", filepath.Join(dir, "bundle"), "--policy", pol, "--listen", "127.0.0.1:0",
+		srv, url := startFerry(b, nil, ferry, "serve", "--bundle", filepath.Join(dir, "bundle"), "--policy", pol, "--listen", "127.0.0.1:0",
 			"--data-dir", filepath.Join(dir, "data"), "--cache-dir", filepath.Join(dir, "cache"))
-		stderr, err := srv.StderrPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		must(b, srv.Start())
-		url := ""
-		sc := bufio.NewScanner(stderr)
-		re := regexp.MustCompile(`msg="ferry serve listening" url=(http://\S+)`)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				url = m[1]
-				break
-			}
-		}
-		if url == "" {
-			b.Fatal("ferry serve did not start")
-		}
-		go func() { _, _ = io.Copy(io.Discard, stderr) }()
 		pid := srv.Process.Pid
 
 		time.Sleep(2 * time.Second) // let start-up garbage be collected

@@ -31,29 +31,8 @@ func BenchmarkHTTPHost(b *testing.B) {
 	dir := b.TempDir()
 	ferry := buildFerry(b, dir)
 	// Info level logs startup and deployments only, nothing per call.
-	srv := exec.Command(ferry, "host", "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"))
-	srv.Env = append(os.Environ(), "FERRY_HOST_TOKEN=bench")
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
+	srv, url := startFerry(b, []string{"FERRY_HOST_TOKEN=bench"}, ferry, "host", "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"))
 	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
-	url := ""
-	sc := bufio.NewScanner(stderr)
-	re := regexp.MustCompile(`url=(http://\S+)`)
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			url = m[1]
-			break
-		}
-	}
-	if url == "" {
-		b.Fatal("ferry host serve did not start")
-	}
-	go func() { _, _ = io.Copy(io.Discard, stderr) }()
 
 	wasm, err := examples.WAT("echo")
 	if err != nil {
@@ -158,4 +137,35 @@ func BenchmarkHTTPHost(b *testing.B) {
 			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 		})
 	}
+}
+
+// startFerry starts a ferry server (args), waits for its "url=" log line,
+// and returns the process and the URL; the caller stops it.
+func startFerry(b *testing.B, env []string, ferry string, args ...string) (*exec.Cmd, string) {
+	b.Helper()
+	srv := exec.Command(ferry, args...)
+	srv.Env = append(os.Environ(), env...)
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	url := ""
+	sc := bufio.NewScanner(stderr)
+	re := regexp.MustCompile(`listening" url=(http://\S+)`)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	if url == "" {
+		_ = srv.Process.Kill()
+		_ = srv.Wait()
+		b.Fatalf("ferry %s did not start", args[0])
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	return srv, url
 }

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,57 +23,6 @@ import (
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 	examples "github.com/ferryrun/ferry/wasm-examples"
 )
-
-// serveProc is a `ferry serve` process started by a test.
-type serveProc struct {
-	cmd    *exec.Cmd
-	URL    string
-	stderr *syncBuffer
-	done   chan error
-}
-
-var serveUpRE = regexp.MustCompile(`msg="ferry serve listening" url=(http://\S+)`)
-
-// startServe starts `ferry serve` with args on a free loopback port and
-// waits until it listens; cleanup stops it if the test did not.
-func startServeProc(t *testing.T, args ...string) *serveProc {
-	t.Helper()
-	cmd := exec.Command(ferryBinary(t), append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	pr, pw := io.Pipe()
-	cmd.Stderr = pw
-	p := &serveProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
-	require.NoError(t, cmd.Start())
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			_, _ = p.stderr.Write([]byte(sc.Text() + "\n"))
-			if m := serveUpRE.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-	}()
-	go func() { p.done <- cmd.Wait(); pw.Close() }()
-	select {
-	case p.URL = <-urls:
-	case err := <-p.done:
-		t.Fatalf("ferry serve exited: %v\n%s", err, p.stderr)
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("ferry serve did not start\n%s", p.stderr)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-			}
-		}
-	})
-	return p
-}
 
 // counterBundle builds a bundle holding the counter example (stateful).
 func counterBundle(t *testing.T) string {
@@ -114,9 +60,9 @@ func TestServe_KillNineKeepsEverySubmission(t *testing.T) {
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "policy.json")
 	require.NoError(t, os.WriteFile(pol, []byte("{}"), 0o644))
-	args := []string{"--bundle", bundleDir, "--policy", pol, "--data-dir", filepath.Join(dir, "data"),
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--bundle", bundleDir, "--policy", pol, "--data-dir", filepath.Join(dir, "data"),
 		"--cache-dir", filepath.Join(dir, "cache"), "--queue-workers", "8"}
-	p := startServeProc(t, args...)
+	p := startFerry(t, serveListeningRE, nil, args...)
 
 	hc := &http.Client{Timeout: 30 * time.Second}
 	call := func(url, method, path, body, key string) (int, []byte, error) {
@@ -151,7 +97,7 @@ func TestServe_KillNineKeepsEverySubmission(t *testing.T) {
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 	<-p.done
 
-	p = startServeProc(t, args...)
+	p = startFerry(t, serveListeningRE, nil, args...)
 	// A client that never saw an answer retries with the same key: it
 	// gets the original invocation back, not a second one.
 	st, out, err := call(p.URL, "POST", "/v1/jobs/counter/submit", "", "inc-7")

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,11 +55,13 @@ func ferryBinary(t *testing.T) string {
 }
 
 // hostProc is a running `ferry host serve`.
+// hostProc is a ferry process started by a test (startFerry).
 type hostProc struct {
 	cmd    *exec.Cmd
 	URL    string
 	stderr *syncBuffer
 	done   chan error
+	exited atomic.Bool
 }
 
 type syncBuffer struct {
@@ -86,8 +89,17 @@ func startHost(t *testing.T, dataDir, token string, extra ...string) *hostProc {
 	t.Helper()
 	args := append([]string{"host", "serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir,
 		"--cache-dir", filepath.Join(filepath.Dir(dataDir), "cache")}, extra...)
+	return startFerry(t, listeningRE, []string{"FERRY_HOST_TOKEN=" + token}, args...)
+}
+
+// startFerry starts the ferry binary with args (and env added), waits
+// until a stderr line matches up (its first group is the URL), and stops
+// the process (SIGTERM, then SIGKILL after 30 s) at cleanup unless it has
+// exited already.
+func startFerry(t *testing.T, up *regexp.Regexp, env []string, args ...string) *hostProc {
+	t.Helper()
 	cmd := exec.Command(ferryBinary(t), args...)
-	cmd.Env = append(os.Environ(), "FERRY_HOST_TOKEN="+token)
+	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	p := &hostProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = pw
@@ -98,28 +110,37 @@ func startHost(t *testing.T, dataDir, token string, extra ...string) *hostProc {
 		for sc.Scan() {
 			line := sc.Text()
 			_, _ = p.stderr.Write([]byte(line + "\n"))
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				urls <- m[1]
+			if m := up.FindStringSubmatch(line); m != nil {
+				select {
+				case urls <- m[1]:
+				default:
+				}
 			}
 		}
 	}()
-	go func() { p.done <- cmd.Wait(); pw.Close() }()
+	go func() {
+		err := cmd.Wait()
+		p.exited.Store(true)
+		p.done <- err
+		pw.Close()
+	}()
 	select {
 	case p.URL = <-urls:
 	case err := <-p.done:
-		t.Fatalf("ferry host serve exited: %v\n%s", err, p.stderr)
-	case <-time.After(30 * time.Second):
+		t.Fatalf("ferry %s exited: %v\n%s", args[0], err, p.stderr)
+	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("ferry host serve did not start\n%s", p.stderr)
+		t.Fatalf("ferry %s did not start\n%s", args[0], p.stderr)
 	}
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-			}
+		if p.exited.Load() {
+			return
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
 		}
 	})
 	return p

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,42 +64,8 @@ func startServe(t *testing.T, bundleDir, token string) *hostProc {
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "policy.json")
 	require.NoError(t, os.WriteFile(pol, []byte("{}"), 0o644))
-	cmd := exec.Command(ferryBinary(t), "serve", "--bundle", bundleDir, "--policy", pol, "--listen", "127.0.0.1:0",
-		"--data-dir", filepath.Join(dir, "data"), "--state", "memory", "--cache-dir", filepath.Join(dir, "cache"))
-	cmd.Env = append(os.Environ(), "FERRY_TOKEN="+token)
-	pr, pw := io.Pipe()
-	cmd.Stderr = pw
-	p := &hostProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
-	require.NoError(t, cmd.Start())
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			_, _ = p.stderr.Write([]byte(line + "\n"))
-			if m := serveListeningRE.FindStringSubmatch(line); m != nil {
-				urls <- m[1]
-			}
-		}
-	}()
-	go func() { p.done <- cmd.Wait(); pw.Close() }()
-	select {
-	case p.URL = <-urls:
-	case err := <-p.done:
-		t.Fatalf("ferry serve exited: %v\n%s", err, p.stderr)
-	case <-time.After(60 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("ferry serve did not start\n%s", p.stderr)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	})
-	return p
+	return startFerry(t, serveListeningRE, []string{"FERRY_TOKEN=" + token}, "serve", "--bundle", bundleDir, "--policy", pol,
+		"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--state", "memory", "--cache-dir", filepath.Join(dir, "cache"))
 }
 
 // tokenFile writes tok to a file and returns its path.

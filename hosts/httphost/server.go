@@ -93,6 +93,7 @@ type Server struct {
 	store   *store
 	metrics *metrics
 	mux     *http.ServeMux
+	handler http.Handler // mux within the caller's trace
 
 	deployMu sync.Mutex // serialises deploy and delete
 	mu       sync.RWMutex
@@ -174,14 +175,7 @@ func NewServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 
 // Handler is the server's HTTP handler.
 // It continues a caller's trace (W3C traceparent).
-func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Traceparent") != "" {
-			r = r.WithContext(telemetry.Extract(r.Context(), r.Header))
-		}
-		s.mux.ServeHTTP(w, r)
-	})
-}
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Functions is the number of deployed functions.
 func (s *Server) Functions() int {
@@ -222,6 +216,7 @@ func (s *Server) routes() {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), "", nil)
 	})
 	s.mux = m
+	s.handler = telemetry.Handler(m)
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow ...string) {
@@ -780,8 +775,10 @@ func (s *Server) run(ctx context.Context, f *function, req *InvokeRequest, dst [
 	}
 	s.metrics.inflight.Inc()
 	start := time.Now()
-	ctx, span := telemetry.Start(ctx, "ferry.host.invoke", trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(telemetry.String("ferry.function_id", f.rec.FunctionID), telemetry.String("ferry.invocation_id", req.InvocationID)))
+	ctx, span := telemetry.Start(ctx, "ferry.host.invoke", trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.String("ferry.function_id", f.rec.FunctionID), telemetry.String("ferry.invocation_id", req.InvocationID))
+	}
 	res, err := s.local.Invoke(ctx, f.dep, host.Request{Input: req.Args, InvocationID: req.InvocationID, IdempotencyKey: req.IdempotencyKey})
 	telemetry.End(span, err)
 	<-f.sem

@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/runtime/abi"
 	"github.com/ferryrun/ferry/runtime/engine"
@@ -208,13 +206,16 @@ func (h *Host) Invoke(ctx context.Context, d *host.Deployment, req host.Request)
 		opts = append(opts, wasmrt.WithIdempotencyKey(req.IdempotencyKey))
 	}
 	start := time.Now()
-	ctx, span := telemetry.Start(ctx, "ferry.run", trace.WithAttributes(telemetry.String("ferry.job", d.Job), telemetry.String("ferry.host", h.name)))
+	ctx, span := telemetry.Start(ctx, "ferry.run")
 	res, err := dep.mod.Invoke(ctx, req.Input, opts...)
-	if res != nil {
-		span.SetAttributes(telemetry.Bool("ferry.cold", res.Instantiate > 0), telemetry.Int("ferry.attempts", res.Attempts),
-			telemetry.Bool("ferry.replayed", res.Replayed), telemetry.Int("ferry.memory_bytes", int(res.PeakMemoryBytes)))
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.String("ferry.job", d.Job), telemetry.String("ferry.host", h.name))
+		if res != nil {
+			span.SetAttributes(telemetry.Bool("ferry.cold", res.Instantiate > 0), telemetry.Int("ferry.attempts", res.Attempts),
+				telemetry.Bool("ferry.replayed", res.Replayed), telemetry.Int("ferry.memory_bytes", int(res.PeakMemoryBytes)))
+		}
+		telemetry.End(span, err)
 	}
-	telemetry.End(span, err)
 	dep.invocations.Add(1)
 	dep.last.Store(time.Now().UnixNano())
 	dep.busy.Add(int64(time.Since(start)))

@@ -51,6 +51,7 @@ type Config struct {
 type API struct {
 	cfg     Config
 	mux     *http.ServeMux
+	handler http.Handler // mux within the caller's trace
 	metrics *Metrics
 	log     *slog.Logger
 }
@@ -89,6 +90,7 @@ func New(cfg Config) (*API, error) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), nil)
 	})
 	a.mux = m
+	a.handler = telemetry.Handler(m)
 	return a, nil
 }
 
@@ -97,12 +99,7 @@ func (a *API) Observer() route.Observer { return a.metrics }
 
 // ServeHTTP implements http.Handler. A caller's trace (W3C traceparent)
 // continues through the call, to whichever host runs it.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Traceparent") != "" {
-		r = r.WithContext(telemetry.Extract(r.Context(), r.Header))
-	}
-	a.mux.ServeHTTP(w, r)
-}
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
 // InvokeResult is the JSON answer of POST /v1/jobs/{job}/invoke when the
 // caller accepts JSON.

@@ -178,8 +178,8 @@ func (b *batcher) send(calls []*batchCall) {
 				links = append(links, trace.Link{SpanContext: c.span})
 			}
 		}
-		ctx, span := telemetry.Start(context.Background(), "ferry.batch "+b.t.ID, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithLinks(links...), trace.WithAttributes(telemetry.Int("ferry.batch", n)))
+		ctx, span := telemetry.Start(context.Background(), "ferry.batch", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithLinks(links...), trace.WithAttributes(telemetry.String("ferry.target", b.t.ID), telemetry.Int("ferry.batch", n)))
 		reqs := make([]host.Request, n)
 		for i, c := range calls {
 			reqs[i] = c.req

@@ -132,13 +132,17 @@ func (e *Executor) Execute(ctx context.Context, job string, input []byte, opts .
 	if o.invocationID == "" {
 		o.invocationID = d.ID
 	}
-	ctx, span := telemetry.Start(ctx, "ferry.call "+job, trace.WithAttributes(telemetry.String("ferry.job", job),
-		telemetry.String("ferry.decision_id", d.ID), telemetry.String("ferry.invocation_id", o.invocationID),
-		telemetry.String("ferry.strategy", string(d.Strategy))))
-	defer func() {
-		span.SetAttributes(telemetry.String("ferry.ran_on", d.RanOn), telemetry.Int("ferry.attempts", len(d.Attempts)))
-		telemetry.End(span, err)
-	}()
+	// Attributes only when the span is recorded: with tracing off a call
+	// pays for a no-op span and nothing else.
+	ctx, span := telemetry.Start(ctx, "ferry.call")
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.String("ferry.job", job), telemetry.String("ferry.decision_id", d.ID),
+			telemetry.String("ferry.invocation_id", o.invocationID), telemetry.String("ferry.strategy", string(d.Strategy)))
+		defer func() {
+			span.SetAttributes(telemetry.String("ferry.ran_on", d.RanOn), telemetry.Int("ferry.attempts", len(d.Attempts)))
+			telemetry.End(span, err)
+		}()
+	}
 	j, _ := e.router.Job(job)
 	var mu sync.Mutex // guards d.Attempts across a hedge's two goroutines
 	if d.Strategy == Hedged {
@@ -207,7 +211,7 @@ func (e *Executor) try(ctx context.Context, t *Target, d *Decision, input []byte
 	if t.Local {
 		kind = trace.SpanKindInternal
 	}
-	ctx, span := telemetry.Start(ctx, "ferry.attempt "+t.ID, trace.WithSpanKind(kind), trace.WithAttributes(telemetry.String("ferry.target", t.ID)))
+	ctx, span := telemetry.Start(ctx, "ferry.attempt", trace.WithSpanKind(kind))
 	start := time.Now()
 	req := host.Request{Input: input, InvocationID: o.invocationID, IdempotencyKey: o.idempotencyKey}
 	var resp *host.Response
@@ -237,8 +241,10 @@ func (e *Executor) try(ctx context.Context, t *Target, d *Decision, input []byte
 		a.Outcome, a.Error = "host_error", err.Error()
 		t.Fail()
 	}
-	span.SetAttributes(telemetry.String("ferry.outcome", a.Outcome), telemetry.Int("ferry.batch", rode))
-	telemetry.End(span, err)
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.String("ferry.target", t.ID), telemetry.String("ferry.outcome", a.Outcome), telemetry.Int("ferry.batch", rode))
+		telemetry.End(span, err)
+	}
 	n := e.attempt(mu, d, a)
 	if err != nil {
 		return nil, err

@@ -7,10 +7,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ferryrun/ferry/runtime/telemetry"
 )
 
 // One trace spans the call: the router's span, the attempt on the remote
@@ -19,9 +20,7 @@ import (
 func TestTracing_SpansLocalAndRemote(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	prev := otel.GetTracerProvider()
-	otel.SetTracerProvider(tp)
-	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	t.Cleanup(telemetry.SetProvider(tp))
 
 	b := buildBundle(t)
 	r := newRemote(t, "")
@@ -55,10 +54,19 @@ func TestTracing_SpansLocalAndRemote(t *testing.T) {
 	// The trap failed as a job: its spans say so.
 	var failed bool
 	for _, sp := range byName["ferry.call"] {
-		if strings.HasSuffix(sp.Name(), "trap") {
+		if hasAttr(sp, "ferry.job", "trap") {
 			failed = sp.Status().Code.String() == "Error"
 		}
 	}
 	assert.True(t, failed, "the failed call's span has no error status")
 	assert.NotEmpty(t, byName["ferry.run"], "the job's run has no span")
+}
+
+func hasAttr(sp sdktrace.ReadOnlySpan, key, value string) bool {
+	for _, kv := range sp.Attributes() {
+		if string(kv.Key) == key && kv.Value.AsString() == value {
+			return true
+		}
+	}
+	return false
 }

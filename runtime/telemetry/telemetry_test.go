@@ -39,8 +39,8 @@ func TestSetup_Exports(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer collector.Close()
-	prev := otel.GetTracerProvider()
-	defer otel.SetTracerProvider(prev)
+	prev, was := otel.GetTracerProvider(), recording.Load()
+	defer func() { otel.SetTracerProvider(prev); recording.Store(was) }()
 
 	shutdown, enabled, err := Setup(context.Background(), Config{Service: "test", Endpoint: collector.URL})
 	require.NoError(t, err)
@@ -62,4 +62,21 @@ func TestInjectExtract(t *testing.T) {
 	got := trace.SpanContextFromContext(Extract(context.Background(), h))
 	assert.Equal(t, tid, got.TraceID())
 	assert.Equal(t, sid, got.SpanID())
+}
+
+// Off and with no trace to continue, Start creates nothing; a caller's
+// trace is still carried.
+func TestStart_OffCarriesIncomingTrace(t *testing.T) {
+	ctx := context.Background()
+	got, span := Start(ctx, "x")
+	assert.Equal(t, ctx, got)
+	assert.False(t, span.IsRecording())
+
+	tid, _ := trace.TraceIDFromHex("0af7651916cd43dd8448eb211c80319c")
+	sid, _ := trace.SpanIDFromHex("b7ad6b7169203331")
+	in := trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	got, _ = Start(in, "x")
+	h := http.Header{}
+	Inject(got, h)
+	assert.Contains(t, h.Get("Traceparent"), tid.String())
 }
