@@ -38,6 +38,7 @@ name = "crash"
 [blueprint.jobs.counter]
 source = "counter.wasm"
 inline_samples = ["1"]
+timeout = 60   # generous: the suite runs under the race detector on 2 cores
 `), 0o644))
 	rt, err := wasmrt.New(ctx, wasmrt.Config{State: state.NewMemory()})
 	require.NoError(t, err)

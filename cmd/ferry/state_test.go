@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -47,7 +48,9 @@ func TestState_ConcurrentIncrementsAcrossHosts(t *testing.T) {
 
 	wasm, err := examples.BuildGo(ctx, "counter", examples.Reactor)
 	require.NoError(t, err)
-	job := host.Job{Name: "counter", Module: wasm, Digest: modstore.Digest(wasm)}
+	// A generous timeout: under the race detector, on a CI machine busy
+	// with the rest of the suite, one Go instance can take seconds to start.
+	job := host.Job{Name: "counter", Module: wasm, Digest: modstore.Digest(wasm), Limits: host.Limits{Timeout: time.Minute}}
 	hosts := []host.Host{lh, remote}
 	deps := make([]*host.Deployment, 2)
 	for i, h := range hosts {
@@ -55,7 +58,7 @@ func TestState_ConcurrentIncrementsAcrossHosts(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	const calls, workers = 1000, 32
+	const calls, workers = 1000, 16
 	next := make(chan int, calls)
 	for i := range calls {
 		next <- i

@@ -23,9 +23,16 @@ import (
 // Module is a loaded job: its compiled code, limits and instance pool. It is
 // safe for concurrent use.
 type Module struct {
-	rt            *Runtime
-	name          string
-	ns            string // state namespace
+	rt   *Runtime
+	name string
+	ns   string // state namespace
+	// retryGate serialises this process's retries of conflicting state
+	// transactions (capacity 1): a first attempt runs freely, but once
+	// it has conflicted, its retries take turns with the other retriers
+	// here, so a hot key costs a queue, not a storm of re-runs. Other
+	// processes sharing the store still conflict, but only with one
+	// retrier each.
+	retryGate     chan struct{}
 	digest        string
 	info          *abi.Info
 	limits        Limits
@@ -256,6 +263,14 @@ func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption)
 	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
+		if attempt == 2 {
+			select {
+			case m.retryGate <- struct{}{}:
+				defer func() { <-m.retryGate }()
+			case <-ctx.Done():
+				return nil, m.retryTimeout(ctx, lim, attempt-1)
+			}
+		}
 		tx := state.Begin(store, m.ns)
 		res, err := m.attempt(ctx, input, o.id, lim, tx)
 		if res != nil {
@@ -284,15 +299,23 @@ func (m *Module) Invoke(ctx context.Context, input []byte, opts ...InvokeOption)
 			return nil, fmt.Errorf("invoke %s: %w: state kept changing under the job through %d attempts", m.name, ErrContention, attempt)
 		}
 		m.log.Debug("state conflict; running again", "invocation_id", o.id, "attempt", attempt)
-		if err := backoff(ctx, attempt); err != nil {
-			je := &JobError{Kind: KindTimeout, Job: m.name, Limit: lim.Timeout,
-				Message: fmt.Sprintf("timed out after %d attempts that conflicted on state (limit %s)", attempt, lim.Timeout)}
-			if ctx.Err() == context.Canceled {
-				je.Kind, je.Message = KindCanceled, "canceled while retrying a state conflict"
+		if attempt > 1 { // the first retry goes at once: it now holds the gate
+			if err := backoff(ctx, attempt-1); err != nil {
+				return nil, m.retryTimeout(ctx, lim, attempt)
 			}
-			return nil, je
 		}
 	}
+}
+
+// retryTimeout is the error of a call whose deadline passed while it
+// retried a state conflict.
+func (m *Module) retryTimeout(ctx context.Context, lim Limits, attempts int) error {
+	je := &JobError{Kind: KindTimeout, Job: m.name, Limit: lim.Timeout,
+		Message: fmt.Sprintf("timed out after %d attempts that conflicted on state (limit %s)", attempts, lim.Timeout)}
+	if ctx.Err() == context.Canceled {
+		je.Kind, je.Message = KindCanceled, "canceled while retrying a state conflict"
+	}
+	return je
 }
 
 // backoff waits a jittered, growing delay before attempt+1: 50 µs doubling

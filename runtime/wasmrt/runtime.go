@@ -170,17 +170,18 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, cfg ModuleConfig) (*Mod
 		return nil, fmt.Errorf("load %s: %w", name, err)
 	}
 	m := &Module{
-		rt:       r,
-		name:     name,
-		ns:       cmp.Or(cfg.StateNamespace, name),
-		digest:   digest,
-		info:     info,
-		limits:   cfg.Limits.withDefaults(),
-		allow:    allow,
-		compiled: compiled,
-		reuse:    cfg.Reuse,
-		seed:     cfg.Seed,
-		log:      r.log.With("job", name),
+		rt:        r,
+		name:      name,
+		ns:        cmp.Or(cfg.StateNamespace, name),
+		digest:    digest,
+		info:      info,
+		limits:    cfg.Limits.withDefaults(),
+		allow:     allow,
+		compiled:  compiled,
+		reuse:     cfg.Reuse,
+		seed:      cfg.Seed,
+		log:       r.log.With("job", name),
+		retryGate: make(chan struct{}, 1),
 	}
 	m.deterministic = !info.Has(abi.CapNetwork)
 	if cfg.Deterministic != nil {
