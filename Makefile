@@ -40,12 +40,23 @@ demo: build examples ## run Ferry's main job on embedded defaults and show what 
 # with lld too), binaryen (wasm-opt), redis-server (the Redis state store and
 # the cross-host state tests).
 DEB_PACKAGES := wabt binaryen clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc cargo libstd-rust-dev-wasm32 redis-server
+# nodejs and npm run the npm packages below. They are installed only when
+# node or npm is not on PATH, whatever provides them (nodesource's nodejs
+# bundles npm and conflicts with Debian's). dynalite wants node >= 20.
+DEB_NODE := nodejs npm
+# npm packages the tests need, pinned, installed into $(NPM_PREFIX):
+# dynalite (a DynamoDB-compatible server for the DynamoDB state store).
+# All are installed together when any is missing or at another version:
+# npm removes what a later install into the prefix does not name.
+NPM_PACKAGES := dynalite@4.0.0
+NPM_PREFIX   := .cache/npm
 
 deps: ## install what the tests need (idempotent; installs only what is missing)
 	@command -v $(GO) >/dev/null || { echo "Go is required: https://go.dev/dl"; exit 1; }
 	@$(GO) mod download
 	@cd guest && $(GO) mod download
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done; \
+		command -v node >/dev/null && command -v npm >/dev/null || echo $(DEB_NODE)); \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing Debian packages:" $$missing; \
 		if ! command -v apt-get >/dev/null; then echo "deps: no apt-get; tests needing" $$missing "will skip"; \
@@ -53,6 +64,17 @@ deps: ## install what the tests need (idempotent; installs only what is missing)
 			export DEBIAN_FRONTEND=noninteractive; \
 			$$SUDO apt-get install -y -q $$missing >/dev/null 2>&1 || \
 			{ $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q $$missing >/dev/null; } || \
+			echo "deps: could not install" $$missing "(offline?); tests needing them will skip"; \
+		fi; \
+	fi
+	@missing=$$(for p in $(NPM_PACKAGES); do \
+		grep -qs '"version": *"'"$${p##*@}"'"' $(NPM_PREFIX)/node_modules/$${p%@*}/package.json || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing npm packages:" $$missing; \
+		if ! command -v npm >/dev/null; then echo "deps: no npm; tests needing" $$missing "will skip"; \
+		elif ! out=$$(npm install --prefix $(NPM_PREFIX) --no-save --no-audit --no-fund --no-update-notifier \
+				--loglevel=error --fetch-retries=1 $(NPM_PACKAGES) 2>&1); then \
+			echo "$$out" | tail -n 3; \
 			echo "deps: could not install" $$missing "(offline?); tests needing them will skip"; \
 		fi; \
 	fi

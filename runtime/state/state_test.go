@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ferryrun/ferry/runtime/state/dynalitetest"
 	"github.com/ferryrun/ferry/runtime/state/redistest"
 )
 
@@ -27,8 +29,8 @@ type storeCase struct {
 	open func(t testing.TB) Store
 }
 
-// stores is every Store implementation, each opened fresh (redis on its
-// own server) and closed when the test ends.
+// stores is every Store implementation, each opened fresh (redis and
+// dynamo on their own servers) and closed when the test ends.
 func stores() []storeCase {
 	return []storeCase{
 		{"memory", func(testing.TB) Store { return NewMemory() }},
@@ -39,12 +41,27 @@ func stores() []storeCase {
 			return s
 		}},
 		{"redis", func(t testing.TB) Store { return openRedis(t, redistest.Start(t)) }},
+		{"dynamo", func(t testing.TB) Store { return openDynamo(t, dynalitetest.Start(t)) }},
 	}
 }
 
 func openRedis(t testing.TB, url string) *Redis {
 	t.Helper()
 	s, err := OpenRedis(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// testCredentials are what dynalite wants: any.
+var testCredentials = credentials.NewStaticCredentialsProvider("ferry", "ferry", "")
+
+// openDynamo opens the table "ferry" at endpoint, creating it, with dummy
+// credentials.
+func openDynamo(t testing.TB, endpoint string, opts ...DynamoOption) *Dynamo {
+	t.Helper()
+	opts = append([]DynamoOption{WithDynamoCredentials(testCredentials)}, opts...)
+	s, err := OpenDynamo(context.Background(), "dynamodb://ferry?region=eu-west-1&create=true&endpoint="+endpoint, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -277,6 +294,8 @@ func useClock(s Store, clock *fakeClock) bool {
 		s.now = clock.Now
 	case *Bolt:
 		s.now = clock.Now
+	case *Dynamo:
+		s.now = clock.Now
 	default:
 		return false
 	}
@@ -459,10 +478,16 @@ func TestTx_Commit_ValidatesEveryRead(t *testing.T) {
 }
 
 // increment adds one to the counter under key in a Get/Set transaction,
-// run again on a conflict as the runtime does, and reports how many
-// conflicts it met.
-func increment(ctx context.Context, s Store, key string) (conflicts int, err error) {
+// run again on a conflict as the runtime does (wasmrt's Module.Invoke):
+// the first retry goes at once, but the retries of one process take
+// turns through gate, and later ones back off exponentially. It reports
+// how many conflicts it met.
+func increment(ctx context.Context, s Store, gate chan struct{}, key string) (conflicts int, err error) {
 	for {
+		if conflicts == 1 {
+			gate <- struct{}{}
+			defer func() { <-gate }()
+		}
 		tx := Begin(s, "job")
 		v, _, err := tx.Get(ctx, key)
 		if err != nil {
@@ -480,7 +505,10 @@ func increment(ctx context.Context, s Store, key string) (conflicts int, err err
 			return conflicts, err
 		}
 		conflicts++
-		time.Sleep(mrand.N(time.Duration(min(conflicts, 8)) * 100 * time.Microsecond))
+		if conflicts > 1 {
+			d := 50 * time.Microsecond << min(conflicts-2, 9)
+			time.Sleep(d/2 + mrand.N(d))
+		}
 	}
 }
 
@@ -500,6 +528,9 @@ func TestStore_Commit_ConcurrentIncrementsLoseNothing(t *testing.T) {
 	cases = append(cases, clients{"redis two clients", func(t testing.TB) []Store {
 		url := redistest.Start(t)
 		return []Store{openRedis(t, url), openRedis(t, url)}
+	}}, clients{"dynamo two clients", func(t testing.TB) []Store {
+		endpoint := dynalitetest.Start(t)
+		return []Store{openDynamo(t, endpoint), openDynamo(t, endpoint)}
 	}})
 
 	const workers, total = 32, 1000
@@ -507,17 +538,22 @@ func TestStore_Commit_ConcurrentIncrementsLoseNothing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := t.Context()
 			ss := c.open(t)
+			// One gate per client: each stands for a process.
+			gates := make([]chan struct{}, len(ss))
+			for i := range gates {
+				gates[i] = make(chan struct{}, 1)
+			}
 			var conflicts atomic.Int64
 			var wg sync.WaitGroup
 			for w := range workers {
-				s := ss[w%len(ss)]
+				s, gate := ss[w%len(ss)], gates[w%len(ss)]
 				n := total / workers
 				if w < total%workers {
 					n++
 				}
 				wg.Go(func() {
 					for range n {
-						k, err := increment(ctx, s, "counter")
+						k, err := increment(ctx, s, gate, "counter")
 						conflicts.Add(int64(k))
 						if !assert.NoError(t, err) {
 							return
@@ -558,6 +594,17 @@ func TestStore_HostileInput(t *testing.T) {
 		}
 
 		require.NoError(t, s.Set(ctx, "job", "binary", all))
+		big := big
+		if _, ok := s.(*Dynamo); ok {
+			// A DynamoDB item holds at most 400 KB: a bigger value is
+			// refused, before anything is written.
+			err := s.Set(ctx, "job", "big", big)
+			require.ErrorContains(t, err, "do not fit in a DynamoDB item")
+			err = s.Commit(ctx, "job", &Commit{Writes: map[string]Write{"big2": {Value: big}, "nil": {Value: nil}}})
+			require.ErrorContains(t, err, "do not fit in a DynamoDB item")
+			assert.Equal(t, Entry{}, read(t, s, "job", "nil"))
+			big = big[:300<<10]
+		}
 		require.NoError(t, s.Set(ctx, "job", "big", big))
 		require.NoError(t, s.Set(ctx, "job", "empty", []byte{}))
 		require.NoError(t, s.Commit(ctx, "job", &Commit{
@@ -568,7 +615,7 @@ func TestStore_HostileInput(t *testing.T) {
 		for _, k := range []string{"big", "big2"} {
 			e := read(t, s, "job", k)
 			assert.True(t, e.Found)
-			assert.True(t, bytes.Equal(big, e.Value), "the 1 MiB value %s comes back whole", k)
+			assert.True(t, bytes.Equal(big, e.Value), "the %d-byte value %s comes back whole", len(big), k)
 		}
 		for _, k := range []string{"empty", "nil"} {
 			e := read(t, s, "job", k)
@@ -610,10 +657,16 @@ func TestOpen(t *testing.T) {
 		{name: "path", spec: func(*testing.T) string { return filepath.Join(dir, "a", "state.db") }, want: "*state.Bolt"},
 		{name: "file URL", spec: func(*testing.T) string { return "file://" + filepath.Join(dir, "b.db") }, want: "*state.Bolt"},
 		{name: "redis", spec: func(t *testing.T) string { return redistest.Start(t) }, want: "*state.Redis"},
-		{name: "dynamodb", spec: func(*testing.T) string { return "dynamodb://table?region=eu-west-1" },
-			wantErr: "dynamodb:// is not supported by this host yet", is: errors.ErrUnsupported},
+		{name: "dynamodb", spec: func(t *testing.T) string {
+			return "dynamodb://ferry?region=eu-west-1&create=true&endpoint=" + dynamoEnv(t)
+		}, want: "*state.Dynamo"},
+		{name: "dynamodb missing table", spec: func(t *testing.T) string {
+			return "dynamodb://missing?region=eu-west-1&endpoint=" + dynamoEnv(t)
+		}, wantErr: "create=true"},
+		{name: "dynamodb bad endpoint", spec: func(*testing.T) string { return "dynamodb://table?endpoint=file:///etc" },
+			wantErr: "want http:// or https://"},
 		{name: "unknown scheme", spec: func(*testing.T) string { return "s3://u:s3cret@bucket/x" },
-			wantErr: "s3:// is not supported"},
+			wantErr: "s3:// is not supported", is: errors.ErrUnsupported},
 		{name: "empty", spec: func(*testing.T) string { return "" }, wantErr: "no store named"},
 		{name: "file URL without path", spec: func(*testing.T) string { return "file://" }, wantErr: "no path"},
 		{name: "redis unreachable", spec: func(*testing.T) string { return "redis://u:s3cret@127.0.0.1:" + closedPort + "/0" },
@@ -642,6 +695,25 @@ func TestOpen(t *testing.T) {
 			require.NoError(t, s.Set(ctx, "job", "k", []byte("v")))
 		})
 	}
+}
+
+// dynamoEnv starts a dynalite and gives the SDK's default chain dummy
+// credentials and nothing else (no profile files, no instance metadata),
+// as Open uses it.
+func dynamoEnv(t *testing.T) (endpoint string) {
+	endpoint = dynalitetest.Start(t)
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           "ferry",
+		"AWS_SECRET_ACCESS_KEY":       "ferry",
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             filepath.Join(t.TempDir(), "none"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	} {
+		t.Setenv(k, v)
+	}
+	return endpoint
 }
 
 func TestRedacted(t *testing.T) {
