@@ -17,7 +17,7 @@ import (
 
 	"github.com/ferryrun/ferry/hosts/httphost"
 	"github.com/ferryrun/ferry/runtime/state"
-	"github.com/ferryrun/ferry/runtime/telemetry"
+	"github.com/ferryrun/ferry/runtime/telemetry/otlp"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 )
 
@@ -165,7 +165,7 @@ func runHostServe(ctx context.Context, e *env, f *hostServeFlags) error {
 		return withCode(exitHost, fmt.Errorf("--state: %w", err))
 	}
 	defer store.Close()
-	shutdownTracing, tracing, err := telemetry.Setup(ctx, telemetry.Config{Service: "ferry-host", Version: version, Endpoint: f.otlpEndpoint})
+	shutdownTracing, tracing, err := otlp.Setup(ctx, otlp.Config{Service: "ferry-host", Version: version, Endpoint: f.otlpEndpoint})
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("--otlp-endpoint: %w", err))
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/ferryrun/ferry/orchestrator/queue"
 	"github.com/ferryrun/ferry/orchestrator/service"
 	"github.com/ferryrun/ferry/runtime/state"
-	"github.com/ferryrun/ferry/runtime/telemetry"
+	"github.com/ferryrun/ferry/runtime/telemetry/otlp"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 )
 
@@ -314,7 +314,7 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 		return withCode(exitHost, fmt.Errorf("state store: %w", err))
 	}
 	defer store.Close()
-	shutdownTracing, tracing, err := telemetry.Setup(ctx, telemetry.Config{Service: "ferry-serve", Version: version, Endpoint: c.OTLPEndpoint})
+	shutdownTracing, tracing, err := otlp.Setup(ctx, otlp.Config{Service: "ferry-serve", Version: version, Endpoint: c.OTLPEndpoint})
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("--otlp-endpoint: %w", err))
 	}
