@@ -34,6 +34,7 @@ module under a function id, invoke it, check its health, delete it.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newHostServeCmd(e))
+	cmd.AddCommand(newHostLambdaLocalCmd(e))
 	return cmd
 }
 
