@@ -8,7 +8,7 @@ WAT_SRC := $(wildcard wasm-examples/wat/*.wat)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build examples wat demo test deps lint test-go test-guest bench fuzz cross clean help
+.PHONY: all build examples wat demo test deps lint test-go test-guest bench fuzz cross lambda clean help
 
 all: build
 
@@ -111,10 +111,18 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz=FuzzParseBytes -fuzztime=$${FUZZTIME:-30s} ./hosts/httphost
 	$(GO) test -run=NONE -fuzz=FuzzParseConfig -fuzztime=$${FUZZTIME:-30s} ./hosts/httphost
 	$(GO) test -run=NONE -fuzz=FuzzOpen -fuzztime=$${FUZZTIME:-30s} ./hosts/hostpkg
+	$(GO) test -run=NONE -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./hosts/lambda/event
+	$(GO) test -run=NONE -fuzz=FuzzParseReport -fuzztime=$${FUZZTIME:-30s} ./hosts/lambda
 
 cross: ## build ferry for linux/arm64 (t4g.nano) into bin/linux-arm64
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/linux-arm64/ferry ./cmd/ferry
 	@file $(BIN)/linux-arm64/ferry 2>/dev/null || ls -la $(BIN)/linux-arm64/ferry
+
+lambda: ## build the Lambda bootstrap (provided.al2023) for arm64 and x86_64 into bin/ferry-lambda-linux-*
+	@for a in arm64 amd64; do \
+		echo "  go    ferry-lambda linux/$$a"; \
+		GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ferry-lambda-linux-$$a ./cmd/ferry-lambda || exit 1; \
+	done
 
 clean: ## remove build outputs
 	rm -rf $(BIN) $(EXAMPLES_OUT)

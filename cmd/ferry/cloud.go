@@ -164,14 +164,14 @@ Nothing is written when a value is wrong. Without flags, it shows the policy.`,
 
 // policyFlags are `ferry cloud policy`'s flags.
 type policyFlags struct {
-	serverless, fallback, allowNetwork                   valueBool
-	provider, awsRegion, arch, gcp, azure, endpoint      string
-	cfAccount, cfPlan, name, vmInstance, costT, latencyT string
-	state                                                string
-	regions, remove                                      []string
-	add                                                  bool
-	cfCPUMs, memory, timeout, vmVCPUs                    int
-	vmHourly, vmUtil                                     float64
+	serverless, fallback, allowNetwork                    valueBool
+	provider, awsRegion, arch, role, gcp, azure, endpoint string
+	cfAccount, cfPlan, name, vmInstance, costT, latencyT  string
+	state                                                 string
+	regions, remove                                       []string
+	add                                                   bool
+	cfCPUMs, memory, timeout, vmVCPUs                     int
+	vmHourly, vmUtil                                      float64
 }
 
 func (f *policyFlags) register(fl *pflag.FlagSet) {
@@ -182,6 +182,7 @@ func (f *policyFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.awsRegion, "faas-aws-region", "", "AWS region for aws-lambda (default us-east-1)")
 	fl.StringSliceVar(&f.regions, "faas-regions", nil, "aws-lambda in each of these regions (comma-separated)")
 	fl.StringVar(&f.arch, "faas-arch", "", "Lambda architecture: arm64 (default) or x86_64")
+	fl.StringVar(&f.role, "faas-aws-role", "", "IAM execution role ARN Lambda functions run as (required to deploy to aws-lambda)")
 	fl.StringVar(&f.gcp, "faas-gcp-project", "", "GCP project ID (gcp-functions)")
 	fl.StringVar(&f.azure, "faas-azure-subscription", "", "Azure subscription ID (azure-functions)")
 	fl.StringVar(&f.endpoint, "faas-custom-endpoint", "", "base URL of a custom FaaS host (custom)")
@@ -230,6 +231,7 @@ func (f *policyFlags) update(fl *pflag.FlagSet) (policy.Update, error) {
 	u.AWSRegion = str("faas-aws-region", f.awsRegion)
 	u.Regions = f.regions
 	u.Arch = str("faas-arch", f.arch)
+	u.Role = str("faas-aws-role", f.role)
 	u.GCPProject = str("faas-gcp-project", f.gcp)
 	u.AzureSubscription = str("faas-azure-subscription", f.azure)
 	u.CustomEndpoint = str("faas-custom-endpoint", f.endpoint)

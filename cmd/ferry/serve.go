@@ -19,7 +19,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ferryrun/ferry/compiler/bundle"
+	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/orchestrator/api"
+	"github.com/ferryrun/ferry/orchestrator/policy"
 	"github.com/ferryrun/ferry/orchestrator/queue"
 	"github.com/ferryrun/ferry/orchestrator/service"
 	"github.com/ferryrun/ferry/runtime/state"
@@ -50,6 +52,8 @@ type serveConfig struct {
 	LogLevel        string            `toml:"log_level"`
 	LogFormat       string            `toml:"log_format"`
 	OTLPEndpoint    string            `toml:"otlp_endpoint"`
+	LambdaBootstrap string            `toml:"lambda_bootstrap"`
+	LambdaEngine    string            `toml:"lambda_engine"`
 	QueueWorkers    int               `toml:"queue_workers"`
 	ResultTTL       string            `toml:"result_ttl"`
 }
@@ -133,6 +137,8 @@ changed. SIGINT/SIGTERM stop accepting calls and let running ones finish.`,
 	fl.StringVar(&c.CacheDir, "cache-dir", filepath.Join(defaultDir("cache"), "compile"), "compilation cache `DIR` (\"\" for none)")
 	fl.StringVar(&c.State, "state", "", "state store for jobs run here: a bbolt `FILE`, \"memory\" or redis://host:port/db (default: the policy's ferry.state.url, else state.db in --data-dir)")
 	fl.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector `URL` (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export)")
+	fl.StringVar(&c.LambdaBootstrap, "lambda-bootstrap", "", "ferry-lambda executable for aws-lambda functions (default: $"+envLambdaBootstrap+", else bin/ferry-lambda-linux-ARCH)")
+	fl.StringVar(&c.LambdaEngine, "lambda-engine", "", "engine the Lambda bootstrap runs jobs on: tiered (default), compiler or interpreter")
 	fl.IntVar(&c.QueueWorkers, "queue-workers", service.DefaultQueueWorkers, "submitted calls run at once")
 	fl.StringVar(&c.ResultTTL, "result-ttl", "24h", "how long a submitted call's result is kept (a Go `DURATION`)")
 	fl.IntVar(&c.LocalCapacity, "local-capacity", 0, "local calls in flight that count as full load (default 4 × CPUs)")
@@ -176,6 +182,8 @@ func mergeServeConfig(fl *pflag.FlagSet, path string, c *serveConfig) error {
 		}
 	}
 	str("bundle", &c.Bundle, f.Bundle)
+	str("lambda-bootstrap", &c.LambdaBootstrap, f.LambdaBootstrap)
+	str("lambda-engine", &c.LambdaEngine, f.LambdaEngine)
 	str("policy", &c.Policy, f.Policy)
 	str("listen", &c.Listen, f.Listen)
 	str("data-dir", &c.DataDir, f.DataDir)
@@ -337,11 +345,13 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 	}
 	fmt.Fprintf(e.stderr, "ferry serve: bundle %s, policy %s\n", c.Bundle, polNote)
 	start := time.Now()
+	lambdas := &lambdaHosts{pol: pol, bootstrap: c.LambdaBootstrap, engine: c.LambdaEngine}
 	svc, err := service.Start(ctx, service.Config{
 		Bundle: b, Policy: pol, DataDir: c.DataDir, Runtime: rt, HostToken: hostToken, NoHedge: c.NoHedge, NoBatch: c.NoBatch,
 		FreshInstances: c.FreshInstances, LocalCapacity: c.LocalCapacity, MemoryLimitBytes: uint64(c.MemoryLimitMB) << 20,
 		Logger: logger, Progress: e.stderr,
-		Queue: queue.Config{Workers: c.QueueWorkers, TTL: resultTTL, MaxInputBytes: int(c.MaxInputBytes)},
+		NewHost: func(p policy.Provider) (host.Host, error) { return lambdas.newHost(ctx, p) },
+		Queue:   queue.Config{Workers: c.QueueWorkers, TTL: resultTTL, MaxInputBytes: int(c.MaxInputBytes)},
 	})
 	if err != nil {
 		return withCode(exitHost, err)

@@ -12,14 +12,18 @@ package hostpkg
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"path"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ferryrun/ferry/runtime/modstore"
@@ -154,6 +158,21 @@ func Build(wasm []byte, m Manifest, extra map[string][]byte) ([]byte, error) {
 			mode = 0o755
 		}
 		hdr.SetMode(fs.FileMode(mode))
+		if len(files[n]) >= minCachedEntry {
+			// A large entry (the Lambda bootstrap, a Go module) is
+			// compressed once per process and written raw afterwards:
+			// deploying twenty jobs compresses the 16 MB bootstrap once.
+			d := deflated(files[n])
+			hdr.CRC32, hdr.CompressedSize64, hdr.UncompressedSize64 = d.crc, uint64(len(d.data)), uint64(len(files[n]))
+			w, err := zw.CreateRaw(hdr)
+			if err != nil {
+				return nil, fmt.Errorf("package %s: %w", m.Job, err)
+			}
+			if _, err := w.Write(d.data); err != nil {
+				return nil, fmt.Errorf("package %s: %w", m.Job, err)
+			}
+			continue
+		}
 		w, err := zw.CreateHeader(hdr)
 		if err != nil {
 			return nil, fmt.Errorf("package %s: %w", m.Job, err)
@@ -166,6 +185,59 @@ func Build(wasm []byte, m Manifest, extra map[string][]byte) ([]byte, error) {
 		return nil, fmt.Errorf("package %s: %w", m.Job, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// minCachedEntry is the size from which Build reuses compressed entries.
+const minCachedEntry = 1 << 20
+
+// maxCachedBytes bounds the compressed entries kept.
+const maxCachedBytes = 64 << 20
+
+type deflatedEntry struct {
+	data []byte
+	crc  uint32
+}
+
+var deflateCache struct {
+	sync.Mutex
+	entries map[[sha256.Size]byte]*deflatedEntry
+	order   [][sha256.Size]byte // oldest first
+	bytes   int
+}
+
+// deflated returns b compressed as Build's Deflate entries are (archive/zip's
+// compressor), from the cache when b was compressed before.
+func deflated(b []byte) *deflatedEntry {
+	key := sha256.Sum256(b)
+	c := &deflateCache
+	c.Lock()
+	if e, ok := c.entries[key]; ok {
+		c.Unlock()
+		return e
+	}
+	c.Unlock()
+	var buf bytes.Buffer
+	fw, _ := flate.NewWriter(&buf, 5) // the level archive/zip uses, so the bytes match CreateHeader's
+	_, _ = fw.Write(b)
+	_ = fw.Close()
+	e := &deflatedEntry{data: buf.Bytes(), crc: crc32.ChecksumIEEE(b)}
+	c.Lock()
+	defer c.Unlock()
+	if c.entries == nil {
+		c.entries = map[[sha256.Size]byte]*deflatedEntry{}
+	}
+	if _, ok := c.entries[key]; !ok && len(e.data) <= maxCachedBytes {
+		for c.bytes+len(e.data) > maxCachedBytes && len(c.order) > 0 {
+			old := c.order[0]
+			c.order = c.order[1:]
+			c.bytes -= len(c.entries[old].data)
+			delete(c.entries, old)
+		}
+		c.entries[key] = e
+		c.order = append(c.order, key)
+		c.bytes += len(e.data)
+	}
+	return e
 }
 
 // IsZip reports whether b starts like a zip archive.

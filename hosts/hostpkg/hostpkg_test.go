@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"strings"
 	"testing"
@@ -359,4 +360,30 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Large entries are compressed once and reused, and the package is the
+// same bytes either way.
+func TestBuild_LargeEntriesReused(t *testing.T) {
+	wasm := echoWasm(t)
+	big := bytes.Repeat([]byte("bootstrap bytes "), 1<<17) // 2 MiB
+	a, err := hostpkg.Build(wasm, hostpkg.Manifest{Job: "a"}, map[string][]byte{hostpkg.BootstrapFile: big})
+	require.NoError(t, err)
+	b, err := hostpkg.Build(wasm, hostpkg.Manifest{Job: "a"}, map[string][]byte{hostpkg.BootstrapFile: big})
+	require.NoError(t, err)
+	assert.Equal(t, a, b, "deterministic")
+	zr, err := zip.NewReader(bytes.NewReader(a), int64(len(a)))
+	require.NoError(t, err)
+	for _, f := range zr.File {
+		if f.Name != hostpkg.BootstrapFile {
+			continue
+		}
+		assert.Less(t, f.CompressedSize64, f.UncompressedSize64)
+		rc, err := f.Open()
+		require.NoError(t, err)
+		got, err := io.ReadAll(rc) // checks the CRC too
+		require.NoError(t, err)
+		assert.Equal(t, big, got)
+		assert.Equal(t, fs.FileMode(0o755), f.Mode().Perm())
+	}
 }

@@ -331,7 +331,7 @@ func TestProvider_EffectiveLimits(t *testing.T) {
 		{name: "limits override field by field", p: Provider{Type: AWSLambda, Region: "us-east-1", Limits: &Limits{
 			MemoryMB: 3008, TimeoutSecs: 60, PayloadBytes: 256 << 10, PayloadExpansion: 2, FixedMemory: true,
 		}}, memoryMB: 3008, minMemoryMB: 128, fixedMemory: true, timeoutMs: 60_000, timeoutSecs: 60,
-			payloadBytes: 256 << 10, expansion: 2, overheadMB: 64},
+			payloadBytes: 256 << 10, expansion: 2, overheadMB: 128},
 		{name: "limits timeout_ms replaces the timeout", p: Provider{Type: Custom, Endpoint: "https://x.example.com", Limits: &Limits{
 			TimeoutMs: 250, MinMemoryMB: 256, RuntimeOverheadMB: 8, CPUTime: true,
 		}}, memoryMB: 2048, minMemoryMB: 256, cpuTime: true, timeoutMs: 250, timeoutSecs: 0, timeoutMsOnly: 250,
@@ -341,7 +341,7 @@ func TestProvider_EffectiveLimits(t *testing.T) {
 			timeoutMs: 50, timeoutMsOnly: 50, payloadBytes: 100 << 20, expansion: 1, overheadMB: 16},
 		{name: "empty limits change nothing", p: Provider{Type: AWSLambda, Region: "us-east-1", Limits: &Limits{}},
 			memoryMB: 10240, minMemoryMB: 128, timeoutMs: 900_000, timeoutSecs: 900, payloadBytes: 6 << 20,
-			expansion: 4.0 / 3, overheadMB: 64},
+			expansion: 4.0 / 3, overheadMB: 128},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,6 +69,10 @@ type Provider struct {
 	CPUMs int `json:"cpu_ms,omitempty"`
 	// Arch is the Lambda architecture: arm64 (default) or x86_64.
 	Arch string `json:"arch,omitempty"`
+	// Role is the IAM execution role Lambda functions run as
+	// (arn:aws:iam::ACCOUNT:role/NAME). Deploying to Lambda requires it;
+	// Ferry never invents one.
+	Role string `json:"role,omitempty"`
 	// AllowNetwork: may jobs that make HTTP requests run here? Default yes.
 	AllowNetwork *bool `json:"allow_network,omitempty"`
 	// Limits overrides the published limits, field by field (zero: keep).
@@ -149,8 +153,10 @@ const envelopeBytes = 1024
 // Published limits (../docs/cost.md and docs/policy.md cite the sources).
 var defaultLimits = map[Kind]Limits{
 	// Lambda: 128–10240 MB, 900 s, 6 MiB synchronous Invoke; Ferry's Lambda
-	// host carries the payload base64-encoded in JSON.
-	AWSLambda: {MemoryMB: 10240, MinMemoryMB: 128, TimeoutSecs: 900, PayloadBytes: 6 << 20, PayloadExpansion: 4.0 / 3, RuntimeOverheadMB: 64},
+	// host carries the payload base64-encoded in JSON. The bootstrap's own
+	// memory peaks at ~155 MB for a 2.8 MB Go guest while the tiered
+	// engine compiles in the background (hosts/lambda.DefaultOverheadMB).
+	AWSLambda: {MemoryMB: 10240, MinMemoryMB: 128, TimeoutSecs: 900, PayloadBytes: 6 << 20, PayloadExpansion: 4.0 / 3, RuntimeOverheadMB: 128},
 	// Cloud Run functions: 32 GiB, 60 min, 10 MB request.
 	GCPFunctions: {MemoryMB: 32768, MinMemoryMB: 128, TimeoutSecs: 3600, PayloadBytes: 10 << 20, PayloadExpansion: 1, RuntimeOverheadMB: 64},
 	// Azure Functions: 14 GB, 10 min (Consumption), 100 MB request.

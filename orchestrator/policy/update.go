@@ -22,6 +22,7 @@ type Update struct {
 	AWSRegion         *string
 	Regions           []string
 	Arch              *string
+	Role              *string
 	GCPProject        *string
 	AzureSubscription *string
 	CustomEndpoint    *string
@@ -81,6 +82,7 @@ func (u Update) providerFlags() []providerFlag {
 		{"--faas-aws-region", u.AWSRegion != nil, AWSLambda},
 		{"--faas-regions", len(u.Regions) > 0, AWSLambda},
 		{"--faas-arch", u.Arch != nil, AWSLambda},
+		{"--faas-aws-role", u.Role != nil, AWSLambda},
 		{"--faas-gcp-project", u.GCPProject != nil, GCPFunctions},
 		{"--faas-azure-subscription", u.AzureSubscription != nil, AzureFunctions},
 		{"--faas-custom-endpoint", u.CustomEndpoint != nil, Custom},
@@ -252,6 +254,9 @@ func (u Update) entries() ([]Provider, error) {
 	case AWSLambda:
 		if u.Arch != nil {
 			e.Arch = *u.Arch
+		}
+		if u.Role != nil {
+			e.Role = *u.Role
 		}
 		regions := u.Regions
 		switch {

@@ -26,6 +26,9 @@ var (
 	azureSubRE     = regexp.MustCompile(`^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$`)
 	cfAccountRE    = regexp.MustCompile(`^[0-9a-f]{32}$`)
 	providerNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]{0,62}$`)
+	// RoleARNRE is an IAM role ARN, as Lambda's CreateFunction accepts it
+	// (docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html, Role).
+	RoleARNRE = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
 )
 
 // Validate checks every value; all problems are reported, joined.
@@ -137,6 +140,7 @@ func (v *validator) provider(path string, p Provider) {
 	}
 	only("region", p.Region, AWSLambda)
 	only("arch", p.Arch, AWSLambda)
+	only("role", p.Role, AWSLambda)
 	only("project_id", p.ProjectID, GCPFunctions)
 	only("subscription_id", p.SubscriptionID, AzureFunctions)
 	only("endpoint", p.Endpoint, Custom)
@@ -155,6 +159,9 @@ func (v *validator) provider(path string, p Provider) {
 		}
 		if p.Arch != "" && p.Arch != ArchARM64 && p.Arch != ArchX86 {
 			v.add(path+".arch", "%q: want arm64 or x86_64", p.Arch)
+		}
+		if p.Role != "" && !RoleARNRE.MatchString(p.Role) {
+			v.add(path+".role", "%q is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)", p.Role)
 		}
 	case GCPFunctions:
 		if !gcpProjectRE.MatchString(p.ProjectID) {

@@ -62,9 +62,11 @@ type Config struct {
 	// MemoryLimitBytes is the resident size that counts as full memory
 	// pressure; 0: 400 MiB (a t4g.nano's share).
 	MemoryLimitBytes uint64
-	// NewHost makes the host for a provider; nil: custom providers get
-	// the HTTP client host, and other kinds are skipped until their host
-	// exists (issues 7 and 8).
+	// NewHost makes the host for a provider. Returning an error that
+	// wraps ErrNoHost (or a nil NewHost) leaves the provider to the
+	// defaults: custom providers get the HTTP client host, and other kinds
+	// are skipped. cmd/ferry makes AWS Lambda hosts here, since they need
+	// credentials and the bootstrap executable.
 	NewHost func(p policy.Provider) (host.Host, error)
 	// Logger and Progress (one line per deployment) may be nil.
 	Logger   *slog.Logger
@@ -172,7 +174,7 @@ func Start(ctx context.Context, cfg Config) (s *Service, err error) {
 		rj := &route.Job{Name: mj.Name, Pure: mj.IsPure, Deterministic: deterministic, Stateful: mj.RequiresState,
 			Force: mj.Overrides.ForceServerless, PlanHedge: jp.Hedge}
 		if jp.Local.Eligible || jp.Placement == plan.Local {
-			d, err := s.Local.Deploy(ctx, hostJob(mj, wasm, jp.Local))
+			d, err := s.Local.Deploy(ctx, HostJob(mj, wasm, jp.Local))
 			if err != nil {
 				return nil, fmt.Errorf("service: deploy %s locally: %w", mj.Name, err)
 			}
@@ -194,7 +196,7 @@ func Start(ctx context.Context, cfg Config) (s *Service, err error) {
 				}
 				continue
 			}
-			d, reused, err := s.deploy(ctx, id, h, hostJob(mj, wasm, *t))
+			d, reused, err := s.deploy(ctx, id, h, HostJob(mj, wasm, *t))
 			if err != nil {
 				log.Error("deploy failed; the job runs without this target", "job", mj.Name, "provider", id, "err", err)
 				fmt.Fprintf(progress, "  FAILED    %-16s %s: %v\n", mj.Name, id, err)
@@ -338,14 +340,12 @@ func (s *Service) host(p policy.Provider) (host.Host, error) {
 		return h, nil
 	}
 	var h host.Host
-	var err error
-	switch {
-	case s.cfg.NewHost != nil:
+	err := fmt.Errorf("%w: %s", ErrNoHost, p.Type)
+	if s.cfg.NewHost != nil {
 		h, err = s.cfg.NewHost(p)
-	case p.Type == policy.Custom:
+	}
+	if errors.Is(err, ErrNoHost) && p.Type == policy.Custom {
 		h, err = httphost.NewClient(httphost.ClientConfig{BaseURL: p.Endpoint, Name: id, Token: s.cfg.HostToken})
-	default:
-		err = fmt.Errorf("%w: %s", ErrNoHost, p.Type)
 	}
 	if err != nil {
 		return nil, err
@@ -383,7 +383,8 @@ func (s *Service) deploy(ctx context.Context, target string, h host.Host, job ho
 	return d, false, nil
 }
 
-func hostJob(mj bundle.Job, wasm []byte, t plan.Target) host.Job {
+// HostJob is what a host deploys for a bundle job on a plan target.
+func HostJob(mj bundle.Job, wasm []byte, t plan.Target) host.Job {
 	return host.Job{Name: mj.Name, Module: wasm, Digest: modstore.Digest(wasm), Pure: mj.IsPure, AllowHosts: mj.NetworkCalls,
 		Limits: host.Limits{MemoryMB: t.MemoryMB, Timeout: time.Duration(t.TimeoutMs) * time.Millisecond}}
 }
