@@ -23,7 +23,7 @@ go test -run NONE -bench '^Benchmark(Invoke|InvokeParallel|Instantiate|Compile|S
 go test -run NONE -bench '^BenchmarkInvokePaced$' -benchtime 300x -count "$count" ./runtime/wasmrt | tee -a "$out"
 # Same Go code natively without assembly, for the wasm/native ratio of like for like.
 go test -tags purego -run NONE -bench '^BenchmarkSHA256$/native' -benchtime "$bt" -count "$count" ./runtime/wasmrt | sed 's/BenchmarkSHA256\/native/BenchmarkSHA256\/native-purego/' | tee -a "$out"
-go test -run NONE -bench . -benchtime 10x -count "$count" ./benchmarks | tee -a "$out"
+go test -run NONE -bench '^BenchmarkProcessStart$' -benchtime 10x -count "$count" ./benchmarks | tee -a "$out"
 # The analyser and the cost model (issue 4).
 go test -run NONE -bench . -benchtime "$bt" -count "$count" ./orchestrator/plan ./orchestrator/cost ./orchestrator/policy | tee -a "$out"
 # The HTTP host (issue 5): a real `ferry host serve` process on loopback, and
@@ -40,5 +40,9 @@ go test -run NONE -bench '^BenchmarkAPI_InvokeLocal$' -benchtime "$bt" -count "$
 go test -run NONE -bench '^BenchmarkBatching$' -benchtime 20000x -count "$count" ./orchestrator/route | tee -a "$out"
 go test -run NONE -bench . -benchtime 2000x -count "$count" ./runtime/state ./orchestrator/queue | tee -a "$out"
 go test -run NONE -bench '^BenchmarkServeFootprint$' -benchtime 1x -count 1 ./benchmarks | tee -a "$out"
+# The Lambda host (issue 7), on the local Lambda running the real bootstrap:
+# cold starts per engine, a warm call, the zip.
+go test -run NONE -bench '^BenchmarkLambda(ColdStart|Zip)$' -benchtime 5x -count 1 ./benchmarks | tee -a "$out"
+go test -run NONE -bench '^BenchmarkLambdaWarm$' -benchtime 1000x -count "$count" ./benchmarks | tee -a "$out"
 cp "$out" benchmarks/results/latest.txt
 echo "wrote $out (compare runs with: benchstat OLD NEW)"
