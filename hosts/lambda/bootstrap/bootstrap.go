@@ -371,6 +371,9 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	m := h.manifest
 	switch kind {
 	case event.KindWarm:
+		if req.Ferry != nil && req.Ferry.Digest != "" && req.Ferry.Digest != m.Digest {
+			return nil, fail(event.TypeNotDeployed, fmt.Sprintf("the caller deployed %s, but this function now holds %s", req.Ferry.Digest, m.Digest))
+		}
 		return json.Marshal(event.Warmed{Warm: true, Job: m.Job, Digest: m.Digest, Engine: t.engine})
 	case event.KindTangle:
 		res, err := t.host.Invoke(ctx, t.dep, host.Request{Input: req.Args})

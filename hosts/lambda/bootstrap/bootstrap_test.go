@@ -102,6 +102,8 @@ func TestHandler_Payloads(t *testing.T) {
 	t.Run("another module", func(t *testing.T) {
 		_, err := h.Invoke(ctx, ferryCall(t, event.Call{Input: []byte("x"), Digest: modstore.Digest([]byte("other"))}))
 		assert.Equal(t, event.TypeNotDeployed, errType(t, err))
+		_, err = h.Invoke(ctx, ferryCall(t, event.Call{Warm: true, Digest: modstore.Digest([]byte("other"))}))
+		assert.Equal(t, event.TypeNotDeployed, errType(t, err), "nor is a stale deployment warmed")
 	})
 	for _, bad := range []string{``, `[]`, `"x"`, `{"ferry":{"v":2}}`, `{"job_id":1,"args":"aGk="}`, `{"job_id":1,"args":[256]}`,
 		`{"nope":1}`, `{"ferry":{"v":1},"job_id":1}`, `{"job_id":1} {}`} {
