@@ -311,7 +311,7 @@ func TestProvider_EffectiveLimits(t *testing.T) {
 		timeoutMsOnly int
 	}{
 		{name: "lambda", p: lambdaUS, memoryMB: 10240, minMemoryMB: 128, timeoutMs: 900_000, timeoutSecs: 900,
-			payloadBytes: 6 << 20, expansion: 4.0 / 3, overheadMB: 64},
+			payloadBytes: 6 << 20, expansion: 4.0 / 3, overheadMB: 128},
 		{name: "gcp", p: gcp, memoryMB: 32768, minMemoryMB: 128, timeoutMs: 3_600_000, timeoutSecs: 3600,
 			payloadBytes: 10 << 20, expansion: 1, overheadMB: 64},
 		{name: "azure", p: Provider{Type: AzureFunctions, SubscriptionID: azureSub}, memoryMB: 14336, minMemoryMB: 128,

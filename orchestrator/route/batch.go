@@ -98,6 +98,12 @@ func (b *batcher) takes(n int) bool { return b != nil && n <= b.cfg.MaxInputByte
 // invoke runs req, alone or in a batch; n is the number of calls in the
 // round trip it rode.
 func (b *batcher) invoke(ctx context.Context, req host.Request) (*host.Response, int, error) {
+	if err := ctx.Err(); err != nil {
+		// The caller gave up already: never sent. (Without this check a
+		// call flushed at once could answer before the select below saw
+		// ctx.Done(), and a canceled caller would get a result.)
+		return nil, 0, err
+	}
 	c := &batchCall{req: req, span: trace.SpanContextFromContext(ctx), done: make(chan batchResult, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)

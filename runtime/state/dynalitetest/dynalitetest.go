@@ -161,6 +161,13 @@ func start(t testing.TB, node, cli string) (string, error) {
 		}
 	}
 	t.Cleanup(func() {
+		select {
+		case err := <-exited:
+			// It died under the test: say why, for the failure it caused.
+			t.Logf("dynalite on port %d exited before the test ended (%v): %s", port, err, tail(logFile))
+			return
+		default:
+		}
 		stop(syscall.SIGTERM)
 		select {
 		case <-exited:
