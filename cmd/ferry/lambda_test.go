@@ -151,3 +151,46 @@ func TestDeployLambda_ThenServe(t *testing.T) {
 	_, where := call("echo", "hi")
 	assert.Equal(t, "local", where)
 }
+
+// What bad input to ferry deploy gets: a usage error that says what to do,
+// before anything is sent.
+func TestDeploy_BadInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a bundle")
+	}
+	bundleDir := lambdaBundle(t)
+	dir := t.TempDir()
+	policy := func(name string, args ...string) string {
+		p := filepath.Join(dir, name)
+		var out, errOut bytes.Buffer
+		code := doMain(context.Background(), append([]string{"cloud", "--policy", p, "policy"}, args...), nil, &out, &errOut)
+		require.Equal(t, 0, code, errOut.String())
+		return p
+	}
+	noRole := policy("norole.json", "--serverless", "true", "--faas-provider", "aws-lambda", "--faas-aws-region", "us-east-1")
+	off := policy("off.json", "--serverless", "false", "--faas-provider", "aws-lambda", "--faas-aws-role", "arn:aws:iam::123456789012:role/r")
+	withRole := policy("role.json", "--serverless", "true", "--faas-provider", "aws-lambda", "--faas-aws-role", "arn:aws:iam::123456789012:role/r")
+	t.Setenv(envLambdaBootstrap, "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no provider", []string{"deploy", "--policy", withRole, bundleDir}, exitUsage, "--provider is required"},
+		{"unknown provider", []string{"deploy", "--policy", withRole, "--provider", "aws-lambda/eu-west-1", bundleDir}, exitUsage, "no such provider"},
+		{"serverless off", []string{"deploy", "--policy", off, "--provider", "aws-lambda", bundleDir}, exitUsage, "serverless is off"},
+		{"no role", []string{"deploy", "--policy", noRole, "--provider", "aws-lambda", bundleDir}, exitUsage, "--faas-aws-role"},
+		{"no bootstrap", []string{"deploy", "--policy", withRole, "--provider", "aws-lambda", "--lambda-bootstrap", filepath.Join(dir, "missing"), bundleDir}, exitUsage, "make lambda"},
+		{"not a bootstrap", []string{"deploy", "--policy", withRole, "--provider", "aws-lambda", "--lambda-bootstrap", noRole, bundleDir}, exitUsage, "not a Linux executable"},
+		{"unknown job", []string{"deploy", "--policy", withRole, "--provider", "aws-lambda", "--job", "nope", bundleDir}, exitUsage, "no such job"},
+		{"no bundle there", []string{"deploy", "--policy", withRole, "--provider", "aws-lambda", dir}, exitHost, "open bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := doMain(context.Background(), tc.args, nil, &out, &errOut)
+			assert.Equal(t, tc.code, code, errOut.String())
+			assert.Contains(t, errOut.String(), tc.want)
+		})
+	}
+}
