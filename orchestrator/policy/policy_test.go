@@ -87,6 +87,7 @@ func TestProvider_String(t *testing.T) {
 	}{
 		{"lambda default arch", Provider{Type: AWSLambda, Region: "us-east-1"}, "aws-lambda/us-east-1 (arm64)"},
 		{"named lambda", Provider{Type: AWSLambda, Region: "eu-west-1", Arch: ArchX86, Name: "eu"}, "eu (aws-lambda, eu-west-1, x86_64)"},
+		{"lambda with role", Provider{Type: AWSLambda, Region: "us-east-1", Role: "arn:aws:iam::123456789012:role/team/ferry-jobs"}, "aws-lambda/us-east-1 (arm64, role ferry-jobs)"},
 		{"gcp", Provider{Type: GCPFunctions, ProjectID: "ferry-test-1"}, "gcp-functions/ferry-test-1"},
 		{"named gcp", Provider{Type: GCPFunctions, ProjectID: "ferry-test-1", Name: "g"}, "g (gcp-functions, project ferry-test-1)"},
 		{"azure", Provider{Type: AzureFunctions, SubscriptionID: azureSub}, "azure-functions (subscription " + azureSub + ")"},

@@ -394,6 +394,9 @@ func (p Provider) details() string {
 	switch p.Type {
 	case AWSLambda:
 		extra = append(extra, p.arch())
+		if p.Role != "" {
+			extra = append(extra, "role "+p.Role[strings.LastIndex(p.Role, "/")+1:])
+		}
 	case CloudflareWorkers:
 		extra = append(extra, "account "+p.AccountID, p.plan()+" plan")
 	case AzureFunctions:
