@@ -88,6 +88,18 @@ var _ Store = (*Dynamo)(nil)
 // committed, finishes it).
 const DefaultDynamoLease = 5 * time.Second
 
+var _ Bounded = (*Dynamo)(nil)
+
+// StoreLimits implements Bounded: a value, and a commit's writes (which a
+// transaction's record holds together), must fit in one item, with room
+// for the key (at most maxDynamoKeyBytes), the lock and the attributes.
+// The output of an idempotent commit shares the record too; it is bounded
+// by the job's output limit and checked when the commit is built.
+func (d *Dynamo) StoreLimits() Limits {
+	n := maxDynamoItemBytes - 2*maxDynamoKeyBytes - dynamoItemOverhead
+	return Limits{MaxValueBytes: n, MaxCommitBytes: n}
+}
+
 const (
 	// maxDynamoCommitKeys bounds the keys one commit touches: each costs
 	// two round trips when the commit is a transaction.

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -539,4 +540,23 @@ func TestDynamoOps_RoundTrip(t *testing.T) {
 	ns, err := pkNamespace(dynamoPK(kindDone, "name\x00space", "id"))
 	require.NoError(t, err)
 	assert.Equal(t, "name\x00space", ns)
+}
+
+// The bounds the store reports are honest: a value at the bound commits,
+// alone and in a transaction with an idempotency record and a long key;
+// the runtime refuses anything larger before it reaches the store.
+func TestDynamo_StoreLimitsFit(t *testing.T) {
+	s, _, _ := dynamoPair(t)
+	lim := s.StoreLimits()
+	require.Positive(t, lim.MaxValueBytes)
+	assert.Less(t, lim.MaxValueBytes, maxDynamoItemBytes)
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("v"), lim.MaxValueBytes)
+	key := strings.Repeat("k", 1024) // the runtime's longest key
+	require.NoError(t, s.Commit(ctx, "job", &Commit{Writes: map[string]Write{key: {Value: big}}}))
+	e, err := s.Read(ctx, "job", key)
+	require.NoError(t, err)
+	require.Equal(t, len(big), len(e.Value))
+	require.NoError(t, s.Commit(ctx, "job", &Commit{Reads: map[string]uint64{key: e.Version},
+		Writes: map[string]Write{key: {Value: big[:lim.MaxCommitBytes-len(key)-64]}}, Done: "once", Output: []byte("ok")}))
 }

@@ -54,6 +54,22 @@ type Store interface {
 	Close() error
 }
 
+// Bounded is a Store whose backend caps what one entry or one commit may
+// hold (DynamoDB's 400 KB items). The runtime lowers a job's state limits
+// to these, so an oversized value is refused when the job writes it, as
+// "too large", instead of failing the commit as the host's fault.
+type Bounded interface {
+	StoreLimits() Limits
+}
+
+// Limits are a store's own bounds; 0 means none.
+type Limits struct {
+	// MaxValueBytes bounds one value; MaxCommitBytes the keys and values
+	// one commit writes.
+	MaxValueBytes  int
+	MaxCommitBytes int
+}
+
 // Entry is a key's value and version.
 type Entry struct {
 	Value   []byte

@@ -175,7 +175,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, cfg ModuleConfig) (*Mod
 		ns:        cmp.Or(cfg.StateNamespace, name),
 		digest:    digest,
 		info:      info,
-		limits:    cfg.Limits.withDefaults(),
+		limits:    r.storeBounded(cfg.Limits.withDefaults()),
 		allow:     allow,
 		compiled:  compiled,
 		reuse:     cfg.Reuse,
@@ -203,4 +203,22 @@ func (r *Runtime) forget(m *Module) {
 	r.mu.Lock()
 	delete(r.modules, m)
 	r.mu.Unlock()
+}
+
+// storeBounded lowers a module's state limits to what the state store can
+// hold (state.Bounded), so an oversized value fails where the job writes
+// it, with "too large", rather than at the commit as the host's fault.
+func (r *Runtime) storeBounded(l Limits) Limits {
+	b, ok := r.cfg.State.(state.Bounded)
+	if !ok {
+		return l
+	}
+	sl := b.StoreLimits()
+	if sl.MaxValueBytes > 0 && sl.MaxValueBytes < l.MaxStateValueBytes {
+		l.MaxStateValueBytes = sl.MaxValueBytes
+	}
+	if sl.MaxCommitBytes > 0 && sl.MaxCommitBytes < l.MaxStateWriteBytes {
+		l.MaxStateWriteBytes = sl.MaxCommitBytes
+	}
+	return l
 }

@@ -135,3 +135,29 @@ func TestModule_Invoke_ContentionIsBounded(t *testing.T) {
 	var je *JobError
 	assert.False(t, errors.As(err, &je), "contention is the host's failure, not the job's")
 }
+
+// boundedStore is a store whose backend caps entries, as DynamoDB's does.
+type boundedStore struct {
+	state.Store
+	limits state.Limits
+}
+
+func (b boundedStore) StoreLimits() state.Limits { return b.limits }
+
+// A store's own bounds lower a module's state limits, so an oversized
+// value is refused where the job writes it; a store without bounds leaves
+// the limits alone.
+func TestLoad_StoreBoundsLowerStateLimits(t *testing.T) {
+	r := newRuntime(t, Config{State: boundedStore{state.NewMemory(), state.Limits{MaxValueBytes: 100, MaxCommitBytes: 200}}})
+	m := load(t, r, wat(t, "echo"), ModuleConfig{Name: "echo"})
+	assert.Equal(t, 100, m.Limits().MaxStateValueBytes)
+	assert.Equal(t, 200, m.Limits().MaxStateWriteBytes)
+
+	m = load(t, r, wat(t, "echo"), ModuleConfig{Name: "echo2", Limits: Limits{MaxStateValueBytes: 50}})
+	assert.Equal(t, 50, m.Limits().MaxStateValueBytes, "a lower limit of the job's stays")
+
+	plain := newRuntime(t, Config{State: state.NewMemory()})
+	m = load(t, plain, wat(t, "echo"), ModuleConfig{Name: "echo"})
+	assert.Equal(t, DefaultMaxStateValueBytes, m.Limits().MaxStateValueBytes)
+	assert.Equal(t, DefaultMaxStateWriteBytes, m.Limits().MaxStateWriteBytes)
+}
