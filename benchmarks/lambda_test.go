@@ -3,11 +3,7 @@ package benchmarks
 import (
 	"context"
 	"encoding/base64"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -21,35 +17,13 @@ import (
 	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/hosts/hostpkg"
 	"github.com/ferryrun/ferry/hosts/lambda"
+	"github.com/ferryrun/ferry/hosts/lambda/lambdatest"
 	"github.com/ferryrun/ferry/hosts/lambda/locallambda"
 	"github.com/ferryrun/ferry/hosts/local"
 	"github.com/ferryrun/ferry/runtime/modstore"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 	examples "github.com/ferryrun/ferry/wasm-examples"
 )
-
-// buildBootstrap builds cmd/ferry-lambda as Lambda runs it, for goarch.
-func buildBootstrap(b *testing.B, goarch string) []byte {
-	b.Helper()
-	out := filepath.Join(b.TempDir(), "bootstrap-"+goarch)
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, "github.com/ferryrun/ferry/cmd/ferry-lambda")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build the bootstrap: %v\n%s", err, msg)
-	}
-	bin, err := os.ReadFile(out)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return bin
-}
-
-func nativeLambdaArch() string {
-	if runtime.GOARCH == "arm64" {
-		return lambda.ArchARM64
-	}
-	return lambda.ArchX86
-}
 
 var initRE = regexp.MustCompile(`Init Duration: ([0-9.]+) ms`)
 var durRE = regexp.MustCompile(`\tDuration: ([0-9.]+) ms`)
@@ -62,7 +36,7 @@ func lambdaSetup(b *testing.B, engine string) (*lambda.Host, *locallambda.Server
 	h, err := lambda.New(lambda.Config{
 		Region: "us-east-1", BaseEndpoint: url, Role: "arn:aws:iam::123456789012:role/ferry-bench",
 		AWS:  aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDBENCH", "secret", "")},
-		Arch: nativeLambdaArch(), Bootstrap: buildBootstrap(b, runtime.GOARCH), Engine: engine, WaitMinDelay: 10 * time.Millisecond,
+		Arch: lambdatest.NativeArch(), Bootstrap: lambdatest.Bootstrap(b, ""), Engine: engine, WaitMinDelay: 10 * time.Millisecond,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -216,7 +190,7 @@ func BenchmarkLambdaZip(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds binaries")
 	}
-	boot := buildBootstrap(b, "arm64")
+	boot := lambdatest.Bootstrap(b, "arm64")
 	for _, job := range []string{"incredible-squaring", "sha256"} {
 		wasm, err := examples.BuildGo(context.Background(), job, examples.Reactor)
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ferryrun/ferry/compiler/build"
+	"github.com/ferryrun/ferry/hosts/lambda/lambdatest"
 	"github.com/ferryrun/ferry/runtime/state"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 	examples "github.com/ferryrun/ferry/wasm-examples"
@@ -63,18 +63,6 @@ inline_samples = ["hello"]
 	return res.Bundle
 }
 
-// lambdaBootstrapFile builds cmd/ferry-lambda for this machine, as the
-// local Lambda runs it natively.
-func lambdaBootstrapFile(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "ferry-lambda")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, "../ferry-lambda")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	msg, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", msg)
-	return out
-}
-
 // End to end: `ferry deploy --provider aws-lambda` creates the function on
 // a local Lambda (`ferry host lambda-local`, a separate process running
 // the real bootstrap), a second deploy changes nothing, and `ferry serve`
@@ -85,14 +73,11 @@ func TestDeployLambda_ThenServe(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	bundleDir := lambdaBundle(t)
-	boot := lambdaBootstrapFile(t)
+	boot := lambdatest.File(t)
 	dir := t.TempDir()
 	ll := startFerry(t, lambdaLocalRE, nil, "host", "lambda-local", "--listen", "127.0.0.1:0", "--dir", filepath.Join(dir, "lambda"))
 
-	arch := "x86_64"
-	if runtime.GOARCH == "arm64" {
-		arch = "arm64"
-	}
+	arch := lambdatest.NativeArch()
 	pol := filepath.Join(dir, "policy.json")
 	var out, errOut bytes.Buffer
 	code := doMain(context.Background(), []string{"cloud", "--policy", pol, "policy", "--serverless", "true",

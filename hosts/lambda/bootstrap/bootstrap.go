@@ -73,6 +73,9 @@ const (
 	EnvCacheDir = "FERRY_CACHE_DIR"
 )
 
+// deadlineMargin is how long before Lambda's deadline a call is stopped.
+const deadlineMargin = 200 * time.Millisecond
+
 // Config configures a Handler.
 type Config struct {
 	// Dir holds the package: module.wasm and manifest.json
@@ -359,6 +362,15 @@ func (h *Handler) acquire() (*tier, bool) {
 // out, or an error whose type tells the caller what failed
 // (event.ErrorType).
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		// Stop the job a little before Lambda's own deadline, so a job
+		// that runs out of Lambda's time ends with Ferry.Timeout and its
+		// logs, and the environment stays warm, rather than being killed
+		// (Sandbox.Timedout) and the next call starting cold.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-deadlineMargin))
+		defer cancel()
+	}
 	req, kind, err := event.Parse(payload)
 	if err != nil {
 		return nil, fail(event.TypeBadRequest, err.Error())

@@ -608,24 +608,12 @@ func beginUpdate(fn *function, revision *string, code bool) *apiError {
 }
 
 func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
-	fn, qual, aerr := s.lookup(r.PathValue("name"), "")
-	if aerr == nil && qual != "" {
-		aerr = errInvalid("UpdateFunctionCode takes an unqualified function name")
-	}
-	if aerr != nil {
-		aerr.write(w)
-		return
-	}
-	body, aerr := readBody(w, r, maxCodeRequestBytes, "UpdateFunctionCode")
-	if aerr != nil {
-		aerr.write(w)
-		return
-	}
 	var req updateCodeRequest
-	if aerr := decodeJSON(body, &req); aerr != nil {
-		aerr.write(w)
+	fn, ok := s.readUpdate(w, r, "UpdateFunctionCode", &req)
+	if !ok {
 		return
 	}
+	var aerr *apiError
 	switch {
 	case req.ImageUri != nil:
 		aerr = unsupported("ImageUri")
@@ -679,6 +667,27 @@ func (s *Server) updateFunctionCode(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// readUpdate reads an update of an unqualified function: the function, and
+// the JSON body decoded into req. On failure it has answered and ok is
+// false.
+func (s *Server) readUpdate(w http.ResponseWriter, r *http.Request, op string, req any) (fn *function, ok bool) {
+	fn, qual, aerr := s.lookup(r.PathValue("name"), "")
+	if aerr == nil && qual != "" {
+		aerr = errInvalid("%s takes an unqualified function name", op)
+	}
+	if aerr == nil {
+		var body []byte
+		if body, aerr = readBody(w, r, maxCodeRequestBytes, op); aerr == nil {
+			aerr = decodeJSON(body, req)
+		}
+	}
+	if aerr != nil {
+		aerr.write(w)
+		return nil, false
+	}
+	return fn, true
+}
+
 // startUpdate records an accepted update. fn.mu is held.
 func (s *Server) startUpdate(fn *function, c fnConf) {
 	fn.conf = c
@@ -688,24 +697,12 @@ func (s *Server) startUpdate(fn *function, c fnConf) {
 }
 
 func (s *Server) updateFunctionConfiguration(w http.ResponseWriter, r *http.Request) {
-	fn, qual, aerr := s.lookup(r.PathValue("name"), "")
-	if aerr == nil && qual != "" {
-		aerr = errInvalid("UpdateFunctionConfiguration takes an unqualified function name")
-	}
-	if aerr != nil {
-		aerr.write(w)
-		return
-	}
-	body, aerr := readBody(w, r, maxCodeRequestBytes, "UpdateFunctionConfiguration")
-	if aerr != nil {
-		aerr.write(w)
-		return
-	}
 	var req updateConfigRequest
-	if aerr := decodeJSON(body, &req); aerr != nil {
-		aerr.write(w)
+	fn, ok := s.readUpdate(w, r, "UpdateFunctionConfiguration", &req)
+	if !ok {
 		return
 	}
+	var aerr *apiError
 	switch {
 	case len(req.Layers) > 0:
 		aerr = unsupported("Layers")
