@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/ferryrun/ferry/runtime/wasmbin"
 )
 
 // fuzzRuntime validates modules for the fuzzers. Validation is the same with
@@ -36,18 +39,26 @@ func wazeroAccepts(bin []byte) (panicked string, err error) {
 	return "", err
 }
 
-// checkInstrument is the property both fuzzers check: Instrument never
-// panics and never modifies its input; it fails only with one of its
-// sentinels; a module wazero accepts is never called malformed; and
-// instrumenting a module wazero accepts gives a module wazero accepts.
+// checkInstrument is the property both fuzzers check, with and without
+// Options.Tick: InstrumentWith never panics and never modifies its input; it
+// fails only with one of its sentinels; a module wazero accepts is never
+// called malformed; and instrumenting a module wazero accepts gives a module
+// wazero accepts.
 func checkInstrument(t *testing.T, in []byte) {
 	orig := bytes.Clone(in)
-	out, err := Instrument(in)
-	if !bytes.Equal(orig, in) {
-		t.Fatal("Instrument modified its input")
-	}
-	if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrStopExported) {
-		t.Fatalf("error wraps no sentinel: %v", err)
+	modes := []Options{{}, {Tick: true}}
+	outs := make([][]byte, len(modes))
+	errs := make([]error, len(modes))
+	for i, opts := range modes {
+		outs[i], errs[i] = InstrumentWith(in, opts)
+		if !bytes.Equal(orig, in) {
+			t.Fatalf("InstrumentWith(%+v) modified its input", opts)
+		}
+		err := errs[i]
+		if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) &&
+			!errors.Is(err, ErrStopExported) && !(opts.Tick && errors.Is(err, ErrTickExported)) {
+			t.Fatalf("%+v: error wraps no sentinel: %v", opts, err)
+		}
 	}
 	if !plausible(in) {
 		return
@@ -56,18 +67,20 @@ func checkInstrument(t *testing.T, in []byte) {
 	if inPanic != "" || inErr != nil {
 		return // nothing to preserve
 	}
-	if err != nil {
-		if errors.Is(err, ErrMalformed) {
-			t.Fatalf("wazero accepts the input, Instrument calls it malformed: %v", err)
+	for i, opts := range modes {
+		if err := errs[i]; err != nil {
+			if errors.Is(err, ErrMalformed) {
+				t.Fatalf("%+v: wazero accepts the input, InstrumentWith calls it malformed: %v", opts, err)
+			}
+			continue // refusing is allowed: the caller falls back
 		}
-		return // refusing is allowed: the caller falls back
-	}
-	outPanic, outErr := wazeroAccepts(out)
-	if outPanic != "" {
-		t.Fatalf("instrumented module: %v", outPanic)
-	}
-	if outErr != nil {
-		t.Fatalf("wazero accepts the input but not the instrumented module: %v", outErr)
+		outPanic, outErr := wazeroAccepts(outs[i])
+		if outPanic != "" {
+			t.Fatalf("%+v: instrumented module: %v", opts, outPanic)
+		}
+		if outErr != nil {
+			t.Fatalf("%+v: wazero accepts the input but not the instrumented module: %v", opts, outErr)
+		}
 	}
 }
 
@@ -208,4 +221,92 @@ func FuzzInstrumentBody(f *testing.F) {
 		in := cat(skel[:plan.start], sect(secCode, content), skel[plan.end:])
 		checkInstrument(t, in)
 	})
+}
+
+// FuzzCapMemory checks CapMemory: it never panics and never modifies its
+// input; it fails only with one of its sentinels, and never calls a module
+// wazero accepts malformed; its output is accepted by wazero when the input
+// is. When both can be instantiated cheaply and safely (no imports, no start
+// function, a small initial memory), wazero must see the new maximum, and
+// growing the memory past it must fail.
+func FuzzCapMemory(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		for _, maxPages := range []uint32{0, 1, 16, 1 << 16, 1<<32 - 1} {
+			f.Add(s, maxPages)
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte, maxPages uint32) {
+		orig := bytes.Clone(in)
+		out, err := CapMemory(in, maxPages)
+		if !bytes.Equal(orig, in) {
+			t.Fatal("CapMemory modified its input")
+		}
+		if err != nil && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrMemoryTooSmall) {
+			t.Fatalf("error wraps no sentinel: %v", err)
+		}
+		if err == nil && len(out) > 0 && &out[0] == &in[0] {
+			t.Fatal("CapMemory returned its input, not a copy")
+		}
+		if !plausible(in) {
+			return
+		}
+		if inPanic, inErr := wazeroAccepts(in); inPanic != "" || inErr != nil {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, ErrMalformed) {
+				t.Fatalf("wazero accepts the input, CapMemory calls it malformed: %v", err)
+			}
+			return
+		}
+		if outPanic, outErr := wazeroAccepts(out); outPanic != "" || outErr != nil {
+			t.Fatalf("wazero accepts the input but not the capped module: %v%v", outPanic, outErr)
+		}
+		checkCappedMemory(t, in, out, min(maxPages, 1<<16))
+	})
+}
+
+// checkCappedMemory instantiates in and out, when that is cheap and runs no
+// guest code, and checks the maximum wazero sees in out: the cap, or the
+// input's maximum if lower.
+func checkCappedMemory(t *testing.T, in, out []byte, maxPages uint32) {
+	secs, err := splitSections(out)
+	if err != nil {
+		t.Fatalf("the capped module does not split into sections: %v", err)
+	}
+	for _, s := range secs {
+		if s.id == secImport || s.id == 8 { // imports, start function
+			return
+		}
+	}
+	m, err := wasmbin.Parse(out)
+	if err != nil || len(m.Memories) == 0 || m.Memories[0].Min > 16 {
+		return
+	}
+	ctx := context.Background()
+	instantiate := func(bin []byte) (api.Module, error) {
+		return fuzzRuntime().InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	}
+	modIn, err := instantiate(in)
+	if err != nil {
+		return
+	}
+	defer modIn.Close(ctx)
+	want := maxPages
+	if max, encoded := modIn.Memory().Definition().Max(); encoded {
+		want = min(want, max)
+	}
+	modOut, err := instantiate(out)
+	if err != nil {
+		t.Fatalf("the input instantiates, the capped module does not: %v", err)
+	}
+	defer modOut.Close(ctx)
+	mem := modOut.Memory()
+	if max, encoded := mem.Definition().Max(); !encoded || max != want {
+		t.Fatalf("wazero sees the maximum %d (encoded: %v), want %d", max, encoded, want)
+	}
+	size, _ := mem.Grow(0)
+	if _, ok := mem.Grow(want - size + 1); ok {
+		t.Fatalf("memory of %d pages grew past its maximum of %d", size, want)
+	}
 }
