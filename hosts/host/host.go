@@ -12,6 +12,7 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -161,4 +162,20 @@ type BatchInvoker interface {
 type Result struct {
 	Response *Response
 	Err      error
+}
+
+type progressKey struct{}
+
+// WithProgress returns ctx carrying f, which a host's Deploy calls once per
+// step it takes ("create", "upload", "wait active", …), so a command can
+// show progress. A Deploy that changes nothing calls it not at all.
+func WithProgress(ctx context.Context, f func(step string)) context.Context {
+	return context.WithValue(ctx, progressKey{}, f)
+}
+
+// Progress reports a step to the function WithProgress put on ctx, if any.
+func Progress(ctx context.Context, format string, args ...any) {
+	if f, ok := ctx.Value(progressKey{}).(func(string)); ok {
+		f(fmt.Sprintf(format, args...))
+	}
 }

@@ -233,20 +233,12 @@ func (h *Host) lock(fn string) func() {
 	return m.Unlock
 }
 
-// Progress, when set on a Deploy's context, receives one line per step.
-type progressKey struct{}
-
-// WithProgress returns ctx carrying f, which Deploy calls at each step
-// ("create", "wait active", "update code", …).
+// WithProgress is host.WithProgress.
 func WithProgress(ctx context.Context, f func(step string)) context.Context {
-	return context.WithValue(ctx, progressKey{}, f)
+	return host.WithProgress(ctx, f)
 }
 
-func progress(ctx context.Context, format string, args ...any) {
-	if f, ok := ctx.Value(progressKey{}).(func(string)); ok {
-		f(fmt.Sprintf(format, args...))
-	}
-}
+func progress(ctx context.Context, format string, args ...any) { host.Progress(ctx, format, args...) }
 
 // Deploy implements host.Host: it creates the job's function, or updates
 // its code and configuration when they changed, and waits until it is
