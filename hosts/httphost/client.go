@@ -568,7 +568,7 @@ func statusError(op, hostName, job string, status int, body []byte) error {
 		switch kindName {
 		case "timeout":
 			kind = host.ErrTimeout
-		case "memory_limit", "input_too_large", "output_too_large":
+		case "memory_limit", "cpu_limit", "input_too_large", "output_too_large":
 			kind = host.ErrLimit
 		default:
 			kind = host.ErrJob
