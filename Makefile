@@ -45,10 +45,13 @@ DEB_PACKAGES := wabt binaryen clang lld wasi-libc libclang-rt-14-dev-wasm32 rust
 # bundles npm and conflicts with Debian's). dynalite wants node >= 20.
 DEB_NODE := nodejs npm
 # npm packages the tests need, pinned, installed into $(NPM_PREFIX):
-# dynalite (a DynamoDB-compatible server for the DynamoDB state store).
+# dynalite (a DynamoDB-compatible server for the DynamoDB state store) and
+# workerd (Cloudflare's Workers runtime, for the Workers host; its binary
+# comes in the platform package @cloudflare/workerd-<os>-<arch>, which
+# runs even when npm skips the postinstall script).
 # All are installed together when any is missing or at another version:
 # npm removes what a later install into the prefix does not name.
-NPM_PACKAGES := dynalite@4.0.0
+NPM_PACKAGES := dynalite@4.0.0 workerd@1.20261117.1
 NPM_PREFIX   := .cache/npm
 
 deps: ## install what the tests need (idempotent; installs only what is missing)
@@ -106,6 +109,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run=NONE -fuzz=FuzzDecodeHTTPRequest -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmrt
 	$(GO) test -run=NONE -fuzz='FuzzInstrument$$' -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmbin/instrument
 	$(GO) test -run=NONE -fuzz=FuzzInstrumentBody -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmbin/instrument
+	$(GO) test -run=NONE -fuzz=FuzzCapMemory -fuzztime=$${FUZZTIME:-30s} ./runtime/wasmbin/instrument
 	$(GO) test -run=NONE -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./compiler/blueprint
 	$(GO) test -run=NONE -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-30s} ./orchestrator/policy
 	$(GO) test -run=NONE -fuzz=FuzzParseBytes -fuzztime=$${FUZZTIME:-30s} ./hosts/httphost

@@ -13,7 +13,6 @@ import (
 	"github.com/ferryrun/ferry/compiler/bundle"
 	"github.com/ferryrun/ferry/hosts/host"
 	"github.com/ferryrun/ferry/hosts/httphost"
-	"github.com/ferryrun/ferry/hosts/lambda"
 	"github.com/ferryrun/ferry/orchestrator/plan"
 	"github.com/ferryrun/ferry/orchestrator/policy"
 	"github.com/ferryrun/ferry/orchestrator/service"
@@ -54,16 +53,26 @@ AWS_ENDPOINT_URL_LAMBDA points the API elsewhere, such as at
 "ferry host lambda-local"), and the bootstrap executable for the function's
 architecture ("make lambda" builds bin/ferry-lambda-linux-{arm64,amd64}).
 
+cloudflare-workers needs the account (--faas-cf-account, or
+$CLOUDFLARE_ACCOUNT_ID), an API token with "Workers Scripts Write"
+($CLOUDFLARE_API_TOKEN), a workers.dev subdomain on the account, and a
+bearer token the Workers will require (--host-token-file or
+$FERRY_HOST_TOKEN). Each job becomes the Worker ferry-<job>; jobs that keep
+state share the Worker ferry-state. $FERRY_CLOUDFLARE_API_URL and
+$FERRY_WORKERS_EDGE point the API and the Workers elsewhere (a local
+workerd, docs/workers.md).
+
 Progress goes to stderr, one line per step; --json prints the result.`,
 		Example: `  ferry cloud policy --serverless true --faas-provider aws-lambda --faas-regions us-east-1,eu-west-1 \
       --faas-aws-role arn:aws:iam::123456789012:role/ferry-jobs
   ferry deploy --provider aws-lambda app.bundle
-  ferry deploy --provider aws-lambda/eu-west-1 --job square app.bundle --json`,
+  ferry deploy --provider aws-lambda/eu-west-1 --job square app.bundle --json
+  CLOUDFLARE_API_TOKEN=… ferry deploy --provider cloudflare-workers --host-token-file token app.bundle`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if provider == "" {
-				return withCode(exitUsage, errors.New("--provider is required (aws-lambda, custom, or an ID from ferry cloud show)"))
+				return withCode(exitUsage, errors.New("--provider is required (aws-lambda, cloudflare-workers, custom, or an ID from ferry cloud show)"))
 			}
 			b, err := bundle.Open(args[0])
 			if err != nil {
@@ -112,8 +121,10 @@ Progress goes to stderr, one line per step; --json prints the result.`,
 					h, err = lh.newHost(ctx, pr)
 				case policy.Custom:
 					h, err = httphost.NewClient(httphost.ClientConfig{BaseURL: pr.Endpoint, Name: id, Token: token})
+				case policy.CloudflareWorkers:
+					h, err = workersHost(pr, token)
 				default:
-					err = fmt.Errorf("deploying to %s is not supported by this ferry yet (aws-lambda and custom are)", pr.Type)
+					err = fmt.Errorf("deploying to %s is not supported by this ferry yet (aws-lambda, cloudflare-workers and custom are)", pr.Type)
 				}
 				if err != nil {
 					return withCode(exitUsage, fmt.Errorf("%s: %w", id, err))
@@ -140,7 +151,7 @@ Progress goes to stderr, one line per step; --json prints the result.`,
 					}
 					start := time.Now()
 					steps := 0
-					dctx := lambda.WithProgress(ctx, func(step string) {
+					dctx := host.WithProgress(ctx, func(step string) {
 						steps++
 						fmt.Fprintf(e.stderr, "  %-9s %-16s %s: %s\n", "…", mj.Name, id, step)
 					})
@@ -154,7 +165,7 @@ Progress goes to stderr, one line per step; --json prints the result.`,
 						continue
 					}
 					r.Status = "deployed"
-					if steps == 0 && pr.Type == policy.AWSLambda {
+					if steps == 0 && (pr.Type == policy.AWSLambda || pr.Type == policy.CloudflareWorkers) {
 						r.Status = "unchanged"
 					}
 					r.ID, r.Endpoint, r.Region, r.Digest = d.ID, d.Endpoint, d.Region, d.Digest
@@ -184,12 +195,12 @@ Progress goes to stderr, one line per step; --json prints the result.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&provider, "provider", "", "provider `KIND` (aws-lambda, custom) or ID (aws-lambda/us-east-1) to deploy to")
+	fl.StringVar(&provider, "provider", "", "provider `KIND` (aws-lambda, cloudflare-workers, custom) or ID (aws-lambda/us-east-1) to deploy to")
 	fl.StringSliceVar(&jobs, "job", nil, "deploy only these jobs (repeatable)")
 	fl.StringVar(&policyFile, "policy", "", "deployment policy `FILE` (default: the Tangle CLI's file)")
 	fl.StringVar(&bootstrapPath, "lambda-bootstrap", "", "ferry-lambda executable for the functions' architecture (default: $"+envLambdaBootstrap+", else bin/ferry-lambda-linux-ARCH)")
 	fl.StringVar(&engine, "lambda-engine", "", "engine the Lambda bootstrap runs jobs on: tiered (default), compiler or interpreter")
-	fl.StringVar(&tokenFile, "host-token-file", "", "bearer token for custom FaaS hosts, from `FILE` (default: $FERRY_HOST_TOKEN)")
+	fl.StringVar(&tokenFile, "host-token-file", "", "bearer token for custom FaaS hosts and Workers, from `FILE` (default: $FERRY_HOST_TOKEN)")
 	fl.BoolVar(&js, "json", false, "print the result as JSON")
 	return cmd
 }

@@ -35,6 +35,7 @@ module under a function id, invoke it, check its health, delete it.`,
 	}
 	cmd.AddCommand(newHostServeCmd(e))
 	cmd.AddCommand(newHostLambdaLocalCmd(e))
+	cmd.AddCommand(newHostWorkerdCmd(e))
 	return cmd
 }
 

@@ -29,7 +29,11 @@ var lambdaLocalRE = regexp.MustCompile(`msg="ferry lambda-local listening" url=(
 
 // lambdaBundle builds a blueprint with a heavy job (sha256 of its input,
 // forced to serverless) and a light one that stays local.
-func lambdaBundle(t *testing.T) string {
+func lambdaBundle(t *testing.T) string { return e2eBundle(t, "aws_lambda") }
+
+// e2eBundle is lambdaBundle's blueprint for a serverless provider (as
+// blueprint.toml names it).
+func e2eBundle(t *testing.T, provider string) string {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -43,7 +47,7 @@ func lambdaBundle(t *testing.T) string {
 name = "lambda-e2e"
 
 [blueprint.serverless]
-providers = ["aws_lambda"]
+providers = ["`+provider+`"]
 
 [blueprint.jobs.digest]
 source = "sha256.wasm"

@@ -350,8 +350,13 @@ func runServe(ctx context.Context, e *env, c *serveConfig, shutdownTimeout time.
 		Bundle: b, Policy: pol, DataDir: c.DataDir, Runtime: rt, HostToken: hostToken, NoHedge: c.NoHedge, NoBatch: c.NoBatch,
 		FreshInstances: c.FreshInstances, LocalCapacity: c.LocalCapacity, MemoryLimitBytes: uint64(c.MemoryLimitMB) << 20,
 		Logger: logger, Progress: e.stderr,
-		NewHost: func(p policy.Provider) (host.Host, error) { return lambdas.newHost(ctx, p) },
-		Queue:   queue.Config{Workers: c.QueueWorkers, TTL: resultTTL, MaxInputBytes: int(c.MaxInputBytes)},
+		NewHost: func(p policy.Provider) (host.Host, error) {
+			if p.Type == policy.CloudflareWorkers {
+				return workersHost(p, hostToken)
+			}
+			return lambdas.newHost(ctx, p)
+		},
+		Queue: queue.Config{Workers: c.QueueWorkers, TTL: resultTTL, MaxInputBytes: int(c.MaxInputBytes)},
 	})
 	if err != nil {
 		return withCode(exitHost, err)
