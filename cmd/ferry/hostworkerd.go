@@ -186,6 +186,7 @@ func runHostWorkerd(ctx context.Context, e *env, f *hostWorkerdFlags, path strin
 		return withCode(exitHost, err)
 	}
 	info.Config = filepath.Join(dir, "config.capnp")
+	fmt.Fprintf(e.stderr, "ferry host workerd listening url=%s\n", info.URL)
 	if f.jsonOut {
 		if err := json.NewEncoder(e.stdout).Encode(info); err != nil {
 			_ = p.Stop(f.shutdownTimeout)

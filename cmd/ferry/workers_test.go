@@ -127,3 +127,59 @@ func filterEnv(env []string, drop ...string) []string {
 	}
 	return out
 }
+
+var workerdListeningRE = regexp.MustCompile(`ferry host workerd listening url=(http://\S+)`)
+
+// ferry host workerd serves a bundle's jobs in a local workerd, behind one
+// address, with the bearer token it was given.
+func TestHostWorkerd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bundleDir := e2eBundle(t, "cloudflare_workers")
+	dir := t.TempDir()
+	p := startFerry(t, workerdListeningRE, []string{"FERRY_HOST_TOKEN=local-token"}, "host", "workerd",
+		"--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), bundleDir)
+	call := func(job, token string, in []byte) (int, string) {
+		nums := make([]int, len(in)) // bytes as numbers, not base64
+		for i, b := range in {
+			nums[i] = int(b)
+		}
+		args, _ := json.Marshal(nums)
+		req, _ := http.NewRequest(http.MethodPost, p.URL+"/api/functions/"+job+"/invoke",
+			strings.NewReader(`{"job_id":0,"args":`+string(args)+`}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var r struct {
+			Result []int `json:"result"`
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(body, &r)
+		out := make([]byte, len(r.Result))
+		for i, b := range r.Result {
+			out[i] = byte(b)
+		}
+		return resp.StatusCode, string(out)
+	}
+	st, out := call("echo", "local-token", []byte("hi workerd"))
+	require.Equal(t, http.StatusOK, st)
+	assert.Equal(t, "hi workerd", out)
+	st, out = call("digest", "local-token", []byte("abc"))
+	require.Equal(t, http.StatusOK, st)
+	assert.Equal(t, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", out)
+	st, _ = call("echo", "wrong", []byte("x"))
+	assert.Equal(t, http.StatusUnauthorized, st)
+	st, _ = call("nope", "local-token", []byte("x"))
+	assert.Equal(t, http.StatusNotFound, st)
+
+	// --print-config writes what workerd runs.
+	var stdout, stderr bytes.Buffer
+	code := doMain(context.Background(), []string{"host", "workerd", "--print-config", "--config-dir", filepath.Join(dir, "cfg"), bundleDir}, nil, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	cfg, err := os.ReadFile(filepath.Join(dir, "cfg", "config.capnp"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cfg), `using Workerd = import "/workerd/workerd.capnp";`)
+	assert.Contains(t, string(cfg), `"w-ferry-digest"`)
+}

@@ -3,6 +3,8 @@ package workers_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -196,5 +198,54 @@ func TestNew_Refuses(t *testing.T) {
 			_, err := workers.New(cfg)
 			require.Error(t, err)
 		})
+	}
+}
+
+// TestFetchAndBatch: a job's HTTP requests go out through fetch, limited to
+// its allow-list (redirects too), and a batch runs in one round trip.
+func TestFetchAndBatch(t *testing.T) {
+	cf := cflocal.Start(t, cflocal.Options{Log: quiet})
+	h := newHost(t, cf, nil)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, "http://localhost:1/elsewhere", http.StatusFound)
+		default:
+			fmt.Fprintf(w, "hello from %s", r.URL.Path)
+		}
+	}))
+	defer origin.Close()
+	if testing.Short() {
+		t.Skip("Go examples skipped in -short")
+	}
+	ctx := context.Background()
+	wasm, err := examples.BuildGo(ctx, "fetcher", examples.Reactor)
+	require.NoError(t, err)
+	allowed := strings.TrimPrefix(origin.URL, "http://")
+	d, err := h.Deploy(ctx, host.Job{Name: "fetcher", Module: wasm, AllowHosts: []string{allowed}})
+	require.NoError(t, err)
+
+	res, err := h.Invoke(ctx, d, host.Request{Input: []byte(origin.URL + "/page")})
+	require.NoError(t, err)
+	assert.Equal(t, "hello from /page", string(res.Output))
+	_, err = h.Invoke(ctx, d, host.Request{Input: []byte("http://localhost:1/not-allowed")})
+	require.ErrorIs(t, err, host.ErrJob, "a host off the allow-list is denied to the job")
+	_, err = h.Invoke(ctx, d, host.Request{Input: []byte(origin.URL + "/away")})
+	require.ErrorIs(t, err, host.ErrJob, "a redirect off the allow-list is not followed")
+
+	reqs := make([]host.Request, 10)
+	for i := range reqs {
+		reqs[i].Input = []byte(fmt.Sprintf("%s/%d", origin.URL, i))
+	}
+	reqs[3].Input = []byte("http://localhost:1/no")
+	out := h.InvokeBatch(ctx, d, reqs)
+	require.Len(t, out, len(reqs))
+	for i, r := range out {
+		if i == 3 {
+			assert.ErrorIs(t, r.Err, host.ErrJob)
+			continue
+		}
+		require.NoError(t, r.Err, "request %d", i)
+		assert.Equal(t, fmt.Sprintf("hello from /%d", i), string(r.Response.Output))
 	}
 }

@@ -15,7 +15,7 @@ func FromManifest(m *bundle.Manifest) ([]Job, Preferences) {
 	for _, mj := range m.Jobs {
 		j := Job{
 			Name: mj.Name, IsPure: mj.IsPure, IsDeterministic: mj.IsDeterministic, RequiresState: mj.RequiresState,
-			NetworkCalls: slices.Clone(mj.NetworkCalls), MinMemoryBytes: mj.MinMemoryBytes,
+			NetworkCalls: slices.Clone(mj.NetworkCalls), MinMemoryBytes: mj.MinMemoryBytes, ModuleBytes: mj.SizeBytes,
 			ForceServerless: mj.Overrides.ForceServerless, MemoryMB: mj.Overrides.MemoryMB, TimeoutSecs: mj.Overrides.TimeoutSecs,
 		}
 		if p := mj.Profile; p != nil {

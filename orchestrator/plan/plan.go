@@ -31,6 +31,8 @@ type Job struct {
 	RequiresState   bool
 	NetworkCalls    []string
 	MinMemoryBytes  uint64
+	// ModuleBytes is the size of the job's module.
+	ModuleBytes int
 	// Profile is nil when the job has no samples.
 	Profile *Profile
 	// Overrides from blueprint.toml; they win over measured values.
@@ -99,6 +101,7 @@ const (
 	CodeMemory           Code = "memory"
 	CodeTimeout          Code = "timeout"
 	CodePayload          Code = "payload"
+	CodePackage          Code = "package" // the module is over the provider's code size limit
 	CodeState            Code = "state"   // state, but no external store
 	CodeNetwork          Code = "network" // HTTP requests, but the provider forbids them
 	CodeUnprofiled       Code = "unprofiled"
@@ -456,6 +459,11 @@ func (a *analyser) target(j Job, pr policy.Provider) Target {
 		if needMB > lim.MemoryMB {
 			block(CodeMemory, "needs %s; %s allows at most %d MB", need, name, lim.MemoryMB)
 		}
+	}
+
+	// Code size.
+	if lim.PackageBytes > 0 && j.ModuleBytes > lim.PackageBytes {
+		block(CodePackage, "the module is %s; %s takes code of at most %s", humanBytes(uint64(j.ModuleBytes)), name, humanBytes(uint64(lim.PackageBytes)))
 	}
 
 	// Timeout. CPU-time providers (Workers) limit CPU, not wall time.

@@ -124,6 +124,9 @@ type Limits struct {
 	// RuntimeOverheadMB is memory the host needs besides the job's linear
 	// memory (the Ferry runtime, compiled code, the JS shim).
 	RuntimeOverheadMB int `json:"runtime_overhead_mb,omitempty"`
+	// PackageBytes is the largest code the provider deploys (Workers: a
+	// Worker's modules together); 0: not limited here.
+	PackageBytes int `json:"package_bytes,omitempty"`
 }
 
 // Timeout returns the limit in milliseconds.
@@ -167,9 +170,10 @@ var defaultLimits = map[Kind]Limits{
 	// overhead is added.
 	Custom: {MemoryMB: 2048, MinMemoryMB: 128, TimeoutSecs: 300, PayloadBytes: 5 << 20, PayloadExpansion: 4, RuntimeOverheadMB: 0},
 	// Workers: 128 MB per isolate (not configurable), CPU time per plan,
-	// request body 100 MB on Free and Pro zones; the JS shim and isolate
-	// take some of the 128 MB.
-	CloudflareWorkers: {MemoryMB: 128, MinMemoryMB: 128, FixedMemory: true, TimeoutSecs: 30, CPUTime: true, PayloadBytes: 100 << 20, PayloadExpansion: 1, RuntimeOverheadMB: 16},
+	// request body 100 MB on Free and Pro zones, a Worker's modules 64 MiB;
+	// the JS shim and isolate take some of the 128 MB. Ferry's Worker
+	// speaks the custom protocol: bytes as JSON arrays of numbers.
+	CloudflareWorkers: {MemoryMB: 128, MinMemoryMB: 128, FixedMemory: true, TimeoutSecs: 30, CPUTime: true, PayloadBytes: 100 << 20, PayloadExpansion: 4, RuntimeOverheadMB: 16, PackageBytes: 64 << 20},
 }
 
 // EffectiveLimits are the published limits with the entry's overrides and
@@ -197,6 +201,7 @@ func (p Provider) EffectiveLimits() Limits {
 			l.PayloadExpansion = o.PayloadExpansion
 		}
 		l.RuntimeOverheadMB = pick(o.RuntimeOverheadMB, l.RuntimeOverheadMB)
+		l.PackageBytes = pick(o.PackageBytes, l.PackageBytes)
 	}
 	return l
 }
