@@ -3,11 +3,9 @@ package workerd_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -168,31 +166,9 @@ func TestGoJobs(t *testing.T) {
 			assert.Equal(t, "152399025", string(res.Output))
 		}
 	}
-	// Concurrent increments lose nothing.
-	const n = 200
-	seen := make(chan string, n)
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range n / 32 {
-				res, err := c.Invoke(ctx, deps["counter"], host.Request{Input: []byte("1")})
-				if !assert.NoError(t, err) {
-					return
-				}
-				seen <- string(res.Output)
-			}
-		}()
-	}
-	wg.Wait()
-	close(seen)
-	distinct := map[string]bool{}
-	for v := range seen {
-		assert.False(t, distinct[v], "value %s seen twice", v)
-		distinct[v] = true
-	}
-	res, err := c.Invoke(ctx, deps["counter"], host.Request{Input: []byte("0")})
+	// The counter under concurrency is hosts/workers' TestCounter, through
+	// the Workers host.
+	res, err := c.Invoke(ctx, deps["counter"], host.Request{Input: []byte("2")})
 	require.NoError(t, err)
-	assert.Equal(t, fmt.Sprint(n/32*32), string(res.Output))
+	assert.Equal(t, "2", string(res.Output))
 }
