@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/ferryrun/ferry/hosts/host"
-	"github.com/ferryrun/ferry/hosts/httphost"
 	"github.com/ferryrun/ferry/hosts/workers"
 	"github.com/ferryrun/ferry/orchestrator/policy"
 )
@@ -51,24 +46,8 @@ func workersHost(p policy.Provider, token string) (host.Host, error) {
 		if _, _, err := net.SplitHostPort(edge); err != nil {
 			return nil, fmt.Errorf("$%s %q: want host:port", envWorkersEdge, edge)
 		}
-		cfg.URL = func(script, sub string) string { return "http://" + script + "." + sub + ".workers.dev" }
-		cfg.HTTPClient = edgeClient(edge)
+		cfg.URL = workers.EdgeURL
+		cfg.HTTPClient = workers.EdgeClient(edge)
 	}
 	return workers.New(cfg)
-}
-
-// edgeClient connects every *.workers.dev host to edge (a local workerd's
-// router, which dispatches on the Host header) and nothing else.
-func edgeClient(edge string) *http.Client {
-	tr := httphost.NewTransport()
-	tr.Proxy = nil
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		h, _, err := net.SplitHostPort(addr)
-		if err != nil || !strings.HasSuffix(h, ".workers.dev") {
-			return nil, fmt.Errorf("$%s is set: only *.workers.dev is reachable, not %s", envWorkersEdge, addr)
-		}
-		return d.DialContext(ctx, network, edge)
-	}
-	return &http.Client{Transport: tr}
 }

@@ -127,17 +127,22 @@ func (c *Client) Name() string { return c.name }
 // FunctionID is the id the client deploys a job under: the job's name and
 // a hash of its module and limits, so a changed job is a new function
 // (the protocol has no update verb) and an unchanged one is found again.
-func (c *Client) FunctionID(job host.Job) string {
+func (c *Client) FunctionID(job host.Job) string { return FunctionID(c.cfg.FunctionPrefix, job) }
+
+// FunctionID is prefix, the job's name and a hash of its module and
+// limits: the id under which the client deploys a job, and the id a
+// Worker serves it under.
+func FunctionID(prefix string, job host.Job) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%d\n%d\n%d\n%d\n%q\n", modstore.Digest(job.Module), job.Limits.MemoryMB, job.Limits.Timeout,
 		job.Limits.MaxInputBytes, job.Limits.MaxOutputBytes, job.AllowHosts)
 	name := job.Name
 	// Ids are at most 128 characters; the hash keeps a shortened name
 	// unique.
-	if room := 128 - len(c.cfg.FunctionPrefix) - 13; len(name) > room {
+	if room := 128 - len(prefix) - 13; len(name) > room {
 		name = name[:room]
 	}
-	return c.cfg.FunctionPrefix + name + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+	return prefix + name + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 func (c *Client) url(parts ...string) string {

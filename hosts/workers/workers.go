@@ -11,10 +11,9 @@ package workers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -150,19 +149,10 @@ func (h *Host) Name() string { return h.cfg.Name }
 // Plan is the plan the host deploys for.
 func (h *Host) Plan() Plan { return h.plan }
 
-// FunctionID is the protocol's id for a job: its name and a hash of its
-// module and limits, so that a call meant for an earlier version of the job
-// finds no function (404) once the Worker holds a newer one.
-func FunctionID(job host.Job) string {
-	s := sha256.New()
-	fmt.Fprintf(s, "%s\n%d\n%d\n%d\n%d\n%q\n", modstore.Digest(job.Module), job.Limits.MemoryMB, job.Limits.Timeout,
-		job.Limits.MaxInputBytes, job.Limits.MaxOutputBytes, job.AllowHosts)
-	name := job.Name
-	if len(name) > 115 {
-		name = name[:115]
-	}
-	return name + "-" + hex.EncodeToString(s.Sum(nil))[:12]
-}
+// FunctionID is the protocol's id for a job (httphost.FunctionID): a call
+// meant for an earlier version of the job finds no function (404) once the
+// Worker holds a newer one.
+func FunctionID(job host.Job) string { return httphost.FunctionID("", job) }
 
 // Deploy implements host.Host: it checks the job against the plan, builds
 // its Worker, uploads it (and the state Worker, for a stateful job), and
@@ -235,11 +225,9 @@ func (h *Host) upload(ctx context.Context, w *shim.Worker) error {
 		return nil
 	}
 	host.Progress(ctx, "upload %s (%d modules, %d bytes)", w.Name, len(w.Modules), size(w))
-	res, err := h.api.Upload(ctx, Script(w))
-	if err != nil {
+	if _, err := h.api.Upload(ctx, Script(w)); err != nil {
 		return err
 	}
-	_ = res
 	if w.FunctionID != "" {
 		host.Progress(ctx, "enable %s on workers.dev", w.Name)
 		if err := h.api.EnableWorkersDev(ctx, w.Name); err != nil {
@@ -405,4 +393,27 @@ func hasBinding(w *shim.Worker, typ string) bool {
 		}
 	}
 	return false
+}
+
+// EdgeURL is a Worker's base URL when its calls go to a local edge
+// (EdgeClient): workers.dev over plain HTTP.
+func EdgeURL(script, subdomain string) string {
+	return "http://" + script + "." + subdomain + ".workers.dev"
+}
+
+// EdgeClient connects every *.workers.dev host to edge, a local workerd
+// whose router dispatches on the Host header, and refuses every other
+// address, so no call leaves the machine.
+func EdgeClient(edge string) *http.Client {
+	tr := httphost.NewTransport()
+	tr.Proxy = nil
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		h, _, err := net.SplitHostPort(addr)
+		if err != nil || !strings.HasSuffix(h, ".workers.dev") {
+			return nil, fmt.Errorf("workers edge %s: only *.workers.dev is reachable, not %s", edge, addr)
+		}
+		return d.DialContext(ctx, network, edge)
+	}
+	return &http.Client{Transport: tr}
 }

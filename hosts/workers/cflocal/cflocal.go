@@ -12,8 +12,6 @@ package cflocal
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -22,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferryrun/ferry/hosts/httphost"
+	"github.com/ferryrun/ferry/hosts/workers"
 	"github.com/ferryrun/ferry/hosts/workers/cfapi/cfapitest"
 	"github.com/ferryrun/ferry/hosts/workers/shim"
 	"github.com/ferryrun/ferry/hosts/workers/workerd"
@@ -145,24 +143,10 @@ func Worker(s cfapitest.Uploaded) shim.Worker {
 
 // HTTPClient is a client whose connections to *.workers.dev go to the
 // local edge; everything else is refused, so no call leaves the machine.
-func (c *Cloudflare) HTTPClient() *http.Client {
-	tr := httphost.NewTransport()
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	tr.Proxy = nil
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil || !strings.HasSuffix(host, ".workers.dev") {
-			return nil, fmt.Errorf("cflocal: refusing to connect to %s: only *.workers.dev is served here", addr)
-		}
-		return d.DialContext(ctx, network, c.Edge)
-	}
-	return &http.Client{Transport: tr}
-}
+func (c *Cloudflare) HTTPClient() *http.Client { return workers.EdgeClient(c.Edge) }
 
 // URL is a Worker's base URL as the edge serves it.
-func URL(script, subdomain string) string {
-	return "http://" + script + "." + subdomain + ".workers.dev"
-}
+func URL(script, subdomain string) string { return workers.EdgeURL(script, subdomain) }
 
 func lineWriter(f func(string)) writerFunc {
 	return func(b []byte) (int, error) {

@@ -21,6 +21,7 @@
 package shim
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -143,7 +144,7 @@ func Build(s Spec) (*Worker, error) {
 	if timeout == 0 {
 		timeout = def.Timeout
 	}
-	maxIn, maxOut := cmpOr(lim.MaxInputBytes, def.MaxInputBytes), cmpOr(lim.MaxOutputBytes, def.MaxOutputBytes)
+	maxIn, maxOut := cmp.Or(lim.MaxInputBytes, def.MaxInputBytes), cmp.Or(lim.MaxOutputBytes, def.MaxOutputBytes)
 	wasm, err := instrument.InstrumentWith(s.Job.Module, instrument.Options{Tick: true})
 	if err != nil {
 		return nil, fmt.Errorf("worker %s: prepare module: %w", s.Script, err)
@@ -154,7 +155,7 @@ func Build(s Spec) (*Worker, error) {
 		}
 		return nil, fmt.Errorf("worker %s: prepare module: %w", s.Script, err)
 	}
-	namespace := cmpOr(s.Job.StateNamespace, s.Job.Name)
+	namespace := cmp.Or(s.Job.StateNamespace, s.Job.Name)
 	stateful := info.Has(abi.CapState)
 	cfg := config{
 		FunctionID: s.FunctionID, Job: s.Job.Name, Digest: modstore.Digest(s.Job.Module), JobID: s.JobID,
@@ -189,7 +190,7 @@ func Build(s Spec) (*Worker, error) {
 	}
 	if stateful {
 		w.Bindings = append(w.Bindings, Binding{Type: "durable_object_namespace", Name: "FERRY_STATE",
-			ClassName: StateClass, ScriptName: cmpOr(s.StateScript, StateScript)})
+			ClassName: StateClass, ScriptName: cmp.Or(s.StateScript, StateScript)})
 	}
 	w.Digest = digest(w)
 	return w, nil
@@ -199,7 +200,7 @@ func Build(s Spec) (*Worker, error) {
 // Durable Object class, one object per state namespace.
 func State(name string) *Worker {
 	w := &Worker{
-		Name: cmpOr(name, StateScript), CompatibilityDate: CompatibilityDate,
+		Name: cmp.Or(name, StateScript), CompatibilityDate: CompatibilityDate,
 		Modules:        jsModules("state.js"),
 		DurableObjects: []string{StateClass},
 	}
@@ -314,12 +315,4 @@ func digest(w *Worker) string {
 		h.Write(b.JSON)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
-}
-
-func cmpOr[T comparable](a, b T) T {
-	var zero T
-	if a != zero {
-		return a
-	}
-	return b
 }

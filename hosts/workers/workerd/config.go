@@ -18,6 +18,7 @@
 package workerd
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -241,7 +242,7 @@ func validate(cfg Config) error {
 		for _, bd := range w.Bindings {
 			switch bd.Type {
 			case "durable_object_namespace":
-				owner := cmpOr(bd.ScriptName, w.Name)
+				owner := cmp.Or(bd.ScriptName, w.Name)
 				if !defines[owner][bd.ClassName] {
 					errs = append(errs, fmt.Errorf("worker %q: binding %q: no worker %q defines Durable Object class %q", w.Name, bd.Name, owner, bd.ClassName))
 				}
@@ -256,13 +257,6 @@ func validate(cfg Config) error {
 		return fmt.Errorf("workerd config: %w", errors.Join(errs...))
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func quoteAll(ss []string) string {

@@ -65,14 +65,14 @@ func TestEchoWorker(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
 	var r struct {
-		Result  []byte `json:"result"`
-		Success bool   `json:"success"`
+		Result  []int `json:"result"`
+		Success bool  `json:"success"`
+		Cold    bool  `json:"cold"`
 	}
-	var raw map[string]any
-	require.NoError(t, json.Unmarshal(b, &raw))
-	t.Logf("%s", b)
-	assert.Equal(t, true, raw["success"])
-	_ = r
+	require.NoError(t, json.Unmarshal(b, &r))
+	assert.True(t, r.Success)
+	assert.True(t, r.Cold, "the isolate's first call")
+	assert.Equal(t, []int{104, 105}, r.Result)
 }
 
 // deployAll builds a Worker per job, starts one workerd, and returns an
