@@ -72,6 +72,7 @@ type execEnv struct {
 	// Guarded by fn.mu.
 	assigned *invocation // reserved for an invoke not yet delivered
 	retired  bool
+	released bool // release has run
 
 	mu          sync.Mutex
 	phase       phase
@@ -285,6 +286,10 @@ func (e *execEnv) reap() {
 	e.mu.Unlock()
 	e.s.log.Debug("execution environment ended", "function", e.fn.name, "env", e.id, "exit", ps.String(), "served", served)
 	if unanswered {
+		// Return the sandbox (and its /tmp) to the function before the
+		// caller hears of the death, so that its next invoke finds the
+		// reset sandbox's /tmp, as it would on Lambda.
+		e.release()
 		e.settleDeath(inv, kill, now)
 	}
 	e.finish()
@@ -312,9 +317,18 @@ func (e *execEnv) settleDeath(inv *invocation, kill killReason, now time.Time) {
 	}
 }
 
-// finish releases the environment: its listener, TMPDIR, its place in the
-// function's pool and its share of the code directory.
+// finish ends the environment: it releases it (see release) and marks it
+// dead for whoever waits on it.
 func (e *execEnv) finish() {
+	e.release()
+	e.s.envEnded(e.fn.name)
+	e.initOnce.Do(func() { close(e.initDone) })
+	close(e.dead)
+}
+
+// release gives back the environment's listener, TMPDIR, its place in the
+// function's pool and its share of the code directory. It runs once.
+func (e *execEnv) release() {
 	e.mu.Lock()
 	e.phase = phaseDead
 	hs := e.hs
@@ -323,10 +337,12 @@ func (e *execEnv) finish() {
 	// init error), it is only reset and keeps its /tmp.
 	reset := e.kill == killNone || e.kill == killTimeout || e.kill == killOOM || e.kill == killInitError
 	e.mu.Unlock()
-	if hs != nil {
-		_ = hs.Close()
-	}
 	e.fn.mu.Lock()
+	if e.released {
+		e.fn.mu.Unlock()
+		return
+	}
+	e.released = true
 	delete(e.fn.envs, e)
 	e.retired = true
 	remove := []string{e.fn.release(e.live.code)}
@@ -334,14 +350,14 @@ func (e *execEnv) finish() {
 		remove = append(remove, e.tmpDir)
 	}
 	e.fn.mu.Unlock()
+	if hs != nil {
+		_ = hs.Close()
+	}
 	for _, dir := range remove {
 		if dir != "" {
 			_ = os.RemoveAll(dir)
 		}
 	}
-	e.s.envEnded(e.fn.name)
-	e.initOnce.Do(func() { close(e.initDone) })
-	close(e.dead)
 }
 
 // killWith kills the process group, remembering the first reason.
