@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,19 +33,35 @@ func TestTracing_SpansLocalAndRemote(t *testing.T) {
 	require.NoError(t, err)
 	root.End()
 
-	byName := map[string][]sdktrace.ReadOnlySpan{}
+	// A hedged copy that lost may end its attempt span after Execute has
+	// returned (the router does not wait for losers): wait until every
+	// host span's attempt has ended.
+	var byName map[string][]sdktrace.ReadOnlySpan
+	attempts := map[trace.SpanID]sdktrace.ReadOnlySpan{}
+	collect := func() bool {
+		byName = map[string][]sdktrace.ReadOnlySpan{}
+		for _, sp := range rec.Ended() {
+			name, _, _ := strings.Cut(sp.Name(), " ")
+			byName[name] = append(byName[name], sp)
+		}
+		clear(attempts)
+		for _, sp := range byName["ferry.attempt"] {
+			attempts[sp.SpanContext().SpanID()] = sp
+		}
+		for _, sp := range byName["ferry.host.invoke"] {
+			if _, ok := attempts[sp.Parent().SpanID()]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	assert.Eventually(t, collect, 5*time.Second, 10*time.Millisecond)
 	for _, sp := range rec.Ended() {
 		assert.Equal(t, root.SpanContext().TraceID(), sp.SpanContext().TraceID(), "span %s is in another trace", sp.Name())
-		name, _, _ := strings.Cut(sp.Name(), " ")
-		byName[name] = append(byName[name], sp)
 	}
 	require.Len(t, byName["ferry.call"], 2)
 	require.NotEmpty(t, byName["ferry.host.invoke"], "the remote host's span is missing: the trace did not cross the wire")
 	// The remote span's parent is an attempt span of this process.
-	attempts := map[trace.SpanID]sdktrace.ReadOnlySpan{}
-	for _, sp := range byName["ferry.attempt"] {
-		attempts[sp.SpanContext().SpanID()] = sp
-	}
 	for _, sp := range byName["ferry.host.invoke"] {
 		a, ok := attempts[sp.Parent().SpanID()]
 		require.True(t, ok, "host span's parent is not an attempt")
