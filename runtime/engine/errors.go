@@ -53,3 +53,12 @@ type MemoryLimitError struct{ Need, Limit uint64 }
 func (e *MemoryLimitError) Error() string {
 	return fmt.Sprintf("module needs %d bytes of memory at start, limit is %d", e.Need, e.Limit)
 }
+
+// FuelExhaustedError reports a guest call that spent all of its fuel
+// (Options.Fuel) and was stopped. The same input stops at the same point on
+// every run.
+type FuelExhaustedError struct{ Fuel uint64 }
+
+func (e *FuelExhaustedError) Error() string {
+	return fmt.Sprintf("fuel exhausted: the call spent all of its %d units", e.Fuel)
+}

@@ -16,6 +16,7 @@ type Kind string
 // fail the same way on any host.
 const (
 	KindTimeout      Kind = "timeout"
+	KindCPULimit     Kind = "cpu_limit" // the call's fuel ran out (Config.Fuel)
 	KindCanceled     Kind = "canceled"
 	KindMemoryLimit  Kind = "memory_limit"
 	KindInputLimit   Kind = "input_too_large"
@@ -29,6 +30,7 @@ const (
 // Sentinels, one per Kind, for errors.Is. A *JobError matches its kind's.
 var (
 	ErrTimeout      = errors.New("job timed out")
+	ErrCPULimit     = errors.New("job exceeded its CPU limit")
 	ErrCanceled     = errors.New("job canceled")
 	ErrMemoryLimit  = errors.New("job exceeded its memory limit")
 	ErrInputLimit   = errors.New("job input too large")
@@ -52,6 +54,7 @@ var (
 
 var kindSentinel = map[Kind]error{
 	KindTimeout:      ErrTimeout,
+	KindCPULimit:     ErrCPULimit,
 	KindCanceled:     ErrCanceled,
 	KindMemoryLimit:  ErrMemoryLimit,
 	KindInputLimit:   ErrInputLimit,
@@ -99,8 +102,12 @@ func jobErr(job string, err error, inst engine.Instance, lim Limits) *JobError {
 		exit *engine.ExitError
 		intr *engine.InterruptedError
 		mem  *engine.MemoryLimitError
+		fuel *engine.FuelExhaustedError
 	)
 	switch {
+	case errors.As(err, &fuel):
+		return &JobError{Kind: KindCPULimit, Job: job, Limit: fuel.Fuel,
+			Message: fmt.Sprintf("CPU limit exceeded: the call spent all of its %d units of fuel", fuel.Fuel)}
 	case errors.As(err, &intr):
 		if errors.Is(intr.Cause, context.DeadlineExceeded) {
 			return &JobError{Kind: KindTimeout, Job: job, Limit: lim.Timeout,

@@ -25,20 +25,27 @@ import (
 	"github.com/ferryrun/ferry/runtime/state"
 )
 
-// Engine names accepted by Config.Engine.
+// Engine names accepted by Config.Engine (engine.Names lists what this build
+// has: EngineWasmtime needs the wasmtime build tag).
 const (
-	EngineWazero            = "wazero"
-	EngineWazeroInterpreter = "wazero-interpreter"
+	EngineWazero            = engine.NameWazero
+	EngineWazeroInterpreter = engine.NameWazeroInterpreter
+	EngineWasmtime          = engine.NameWasmtime
 )
 
 // Config configures a Runtime. The zero value is usable: the wazero
 // compiler, no disk cache, no state store (state calls are denied), no
 // logging.
 type Config struct {
-	// Engine is EngineWazero (default) or EngineWazeroInterpreter.
+	// Engine is one of engine.Names(); default EngineWazero.
 	Engine string
 	// CacheDir holds compiled code across processes. Empty: no disk cache.
 	CacheDir string
+	// Fuel, when non-zero, limits every guest call to that much fuel
+	// (about one unit per instruction): a deterministic CPU limit. A call
+	// that runs out fails with KindCPULimit. Only EngineWasmtime meters
+	// fuel; New refuses it for the others.
+	Fuel uint64
 	// Logger receives guest logs, tagged with job and invocation_id.
 	Logger *slog.Logger
 	// State backs the state host functions; nil denies them.
@@ -50,11 +57,10 @@ type Config struct {
 
 // Validate checks the config.
 func (c Config) Validate() error {
-	switch c.Engine {
-	case "", EngineWazero, EngineWazeroInterpreter:
+	if c.Engine == "" || engine.Available(c.Engine) {
 		return nil
 	}
-	return fmt.Errorf("unknown engine %q (want %q or %q)", c.Engine, EngineWazero, EngineWazeroInterpreter)
+	return fmt.Errorf("%w %q: this build has %v", engine.ErrUnknownEngine, c.Engine, engine.Names())
 }
 
 // Runtime compiles and runs modules. It is safe for concurrent use.
@@ -79,10 +85,10 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		r.log = slog.New(slog.DiscardHandler)
 	}
 	r.client = newHTTPClient(cfg.HTTPClient)
-	eng, err := engine.NewWazero(ctx, engine.WazeroConfig{
-		Interpreter: cfg.Engine == EngineWazeroInterpreter,
-		CacheDir:    cfg.CacheDir,
-		Host:        r.hostFuncs(),
+	eng, err := engine.New(ctx, cmp.Or(cfg.Engine, EngineWazero), engine.Options{
+		CacheDir: cfg.CacheDir,
+		Host:     r.hostFuncs(),
+		Fuel:     cfg.Fuel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start runtime: %w", err)
