@@ -46,7 +46,7 @@ func WATNames() []string {
 }
 
 // GoJobs are the Go example jobs, by directory under go/.
-var GoJobs = []string{"incredible-squaring", "sha256", "jsontransform", "counter", "fetcher"}
+var GoJobs = []string{"incredible-squaring", "sha256", "jsontransform", "counter", "fetcher", "nbody"}
 
 // Shape selects how a Go job is built.
 type Shape string

@@ -84,7 +84,7 @@ that speaks the custom FaaS protocol.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(e), newInspectCmd(e), newBuildCmd(e), newAnalyzeCmd(e), newPlanCmd(e), newCloudCmd(e), newHostCmd(e), newServeCmd(e), newDeployCmd(e), newInvokeCmd(e), newJobsCmd(e), newVersionCmd(e))
+	root.AddCommand(newRunCmd(e), newInspectCmd(e), newBuildCmd(e), newAnalyzeCmd(e), newPlanCmd(e), newCloudCmd(e), newHostCmd(e), newServeCmd(e), newDeployCmd(e), newInvokeCmd(e), newJobsCmd(e), newBenchCmd(e), newVersionCmd(e))
 	return root
 }
 

@@ -1,0 +1,122 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// callFunc makes one call and returns its answer.
+type callFunc func(ctx context.Context) ([]byte, error)
+
+// quantile of sorted durations, in µs.
+func quantileUs(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(len(sorted)-1, int(q*float64(len(sorted))))
+	return float64(sorted[i].Nanoseconds()) / 1e3
+}
+
+func medianMs(ds []time.Duration) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return quantileUs(s, 0.5) / 1e3
+}
+
+// sequential makes n calls one after another and returns their sorted
+// latencies and the last answer.
+func sequential(ctx context.Context, n int, call callFunc) ([]time.Duration, []byte, error) {
+	lat := make([]time.Duration, 0, n)
+	var out []byte
+	for range n {
+		t := time.Now()
+		o, err := call(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		lat = append(lat, time.Since(t))
+		out = o
+	}
+	slices.Sort(lat)
+	return lat, out, nil
+}
+
+// closedLoop runs conc callers, each calling as soon as its last call
+// returned, for d.
+func closedLoop(ctx context.Context, conc int, d time.Duration, call callFunc) (Load, error) {
+	return drive(ctx, conc, d, 0, call)
+}
+
+// drive runs conc callers for d. With rate > 0 calls are due at that rate
+// in total (open loop) and latency counts from when each was due, so a
+// stall counts against every call it delays.
+func drive(ctx context.Context, conc int, d time.Duration, rate float64, call callFunc) (Load, error) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		all   []time.Duration
+		first error
+		seq   atomic.Int64
+	)
+	start := time.Now()
+	end := start.Add(d)
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, 1024)
+			for {
+				due := time.Now()
+				if rate > 0 {
+					k := seq.Add(1) - 1
+					due = start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
+					if due.After(end) {
+						break
+					}
+					if w := time.Until(due); w > 0 {
+						time.Sleep(w)
+					}
+				} else if due.After(end) {
+					break
+				}
+				if _, err := call(ctx); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, time.Since(due))
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if first != nil {
+		return Load{}, fmt.Errorf("at concurrency %d: %w", conc, first)
+	}
+	slices.Sort(all)
+	return Load{Concurrency: conc, CallsPerSec: float64(len(all)) / elapsed.Seconds(),
+		P50Us: quantileUs(all, 0.5), P99Us: quantileUs(all, 0.99)}, nil
+}
+
+// loads runs closedLoop at each of o's concurrency levels.
+func loads(ctx context.Context, o *Options, call callFunc) ([]Load, error) {
+	var out []Load
+	for _, c := range o.Concurrency {
+		l, err := closedLoop(ctx, c, o.Duration, call)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
