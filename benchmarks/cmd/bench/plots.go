@@ -176,4 +176,3 @@ func concTicks(levels []int) []plot.Tick {
 	}
 	return ts
 }
-
