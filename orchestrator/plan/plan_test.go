@@ -256,7 +256,7 @@ func TestMake_Estimates(t *testing.T) {
 	assert.InDelta(t, want*2*730*3600, tg.Cost.MonthlyUSD, 1e-9)
 	// 20 ms overhead + 20 ms p95 + 2 × 100 B × 4/3 over 100 MB/s.
 	assert.InDelta(t, 40.003, tg.Latency.WarmMs, 0.001)
-	assert.Equal(t, 50.0, tg.Latency.ColdStartMs)
+	assert.Equal(t, 450.0, tg.Latency.ColdStartMs)
 	assert.Equal(t, 1769, tg.MemoryMB)
 
 	// Half the memory: half the CPU, twice the time, same compute cost.

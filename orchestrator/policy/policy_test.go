@@ -526,10 +526,10 @@ func TestProvider_EffectiveLatency(t *testing.T) {
 		bw       float64
 		source   string
 	}{
-		{"lambda default", lambdaUS, 20, 50, 100, latencySource},
-		{"workers default", workersP, 15, 5, 100, "estimate until measured"},
+		{"lambda default", lambdaUS, 20, 450, 100, lambdaLatencySource},
+		{"workers default", workersP, 15, 35, 100, workersLatencySource},
 		{"override one field", Provider{Type: AWSLambda, Region: "us-east-1", Latency: &Latency{ColdStartMs: 300}}, 20, 300, 100, "policy"},
-		{"override with a source", Provider{Type: Custom, Latency: &Latency{OverheadMs: 1, BandwidthMBps: 1000, Source: "measured 2026-11"}}, 1, 5, 1000, "measured 2026-11"},
+		{"override with a source", Provider{Type: Custom, Latency: &Latency{OverheadMs: 1, BandwidthMBps: 1000, Source: "measured 2026-11"}}, 1, 2, 1000, "measured 2026-11"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
