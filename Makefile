@@ -3,12 +3,12 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin
 EXAMPLES_OUT := wasm-examples/build
-GO_JOBS := incredible-squaring sha256 jsontransform counter fetcher
+GO_JOBS := incredible-squaring sha256 jsontransform counter fetcher nbody
 WAT_SRC := $(wildcard wasm-examples/wat/*.wat)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build examples wat demo test deps lint test-go test-guest bench fuzz cross lambda clean help
+.PHONY: all build examples wat demo test deps lint test-go test-wasmtime test-guest bench fuzz cross lambda clean help
 
 all: build
 
@@ -87,6 +87,7 @@ lint: ## gofmt and go vet, every module, host and wasip1
 	@fmt=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
 		if [ -n "$$fmt" ]; then echo "gofmt needed: $$fmt"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags wasmtime ./runtime/... ./benchmarks/...
 	cd guest && $(GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd wasm-examples/go && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
 	cd wasm-examples/blueprint/jobs/square-go && GOOS=wasip1 GOARCH=wasm $(GO) vet ./...
@@ -94,13 +95,18 @@ lint: ## gofmt and go vet, every module, host and wasip1
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# The runtime's tests again on wasmtime (cgo): the engine's own tests and
+# wasmrt's whole suite, which FERRY_TEST_ENGINE points at it.
+test-wasmtime:
+	FERRY_TEST_ENGINE=wasmtime $(GO) test -race -count=1 -timeout 10m -tags wasmtime ./runtime/engine ./runtime/wasmrt ./benchmarks/harness
+
 test-guest:
 	cd guest && $(GO) test -count=1 ./...
 
-test: deps lint test-go test-guest ## install deps, lint and run every test
+test: deps lint test-go test-wasmtime test-guest ## install deps, lint and run every test
 	@echo "make test: all passed"
 
-bench: ## run the benchmarks and write benchmarks/results/*.txt
+bench: build lambda ## measure every engine and host; regenerate benchmarks/RESULTS.md, plots/ and results/
 	@bash benchmarks/run.sh
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)

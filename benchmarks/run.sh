@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# make bench: runs every benchmark and writes benchstat-readable output to
-# benchmarks/results/<date>.txt (and results/latest.txt). Machine details go
-# at the top of the file. BENCHTIME and COUNT tune the run.
+# make bench: first the harness (every engine and host side by side on the
+# example jobs: regenerates RESULTS.md's generated section, plots/ and
+# results/harness.{json,txt}); then every testing.B benchmark, written
+# benchstat-readable to benchmarks/results/<date>.txt (and
+# results/latest.txt), machine details at the top. BENCHTIME and COUNT
+# tune the testing.B run; HARNESS_ONLY=1 stops after the harness.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tags=""
+if CGO_ENABLED=1 go list -tags wasmtime ./runtime/engine >/dev/null 2>&1 && command -v gcc >/dev/null; then
+  tags="-tags wasmtime"
+else
+  echo "bench: no cgo/gcc: the harness runs without wasmtime"
+fi
+go run $tags ./benchmarks/cmd/bench -ferry bin/ferry -lambda-bootstrap "bin/ferry-lambda-linux-$(go env GOARCH)"
+[ -n "${HARNESS_ONLY:-}" ] && exit 0
 mkdir -p benchmarks/results
 out="benchmarks/results/$(date -u +%Y-%m-%d).txt"
 {
@@ -17,7 +28,8 @@ out="benchmarks/results/$(date -u +%Y-%m-%d).txt"
 bt=${BENCHTIME:-2s}
 count=${COUNT:-3}
 echo "running benchmarks (benchtime $bt, count $count); raw output: $out"
-go test -run NONE -bench . -benchtime "$bt" -count "$count" ./runtime/engine ./runtime/wasmbin/instrument | tee -a "$out"
+go test $tags -run NONE -bench . -benchtime "$bt" -count "$count" ./runtime/engine ./runtime/wasmbin/instrument | tee -a "$out"
+go test -run NONE -bench . -benchtime "$bt" -count "$count" ./benchmarks/native | tee -a "$out"
 go test -run NONE -bench '^Benchmark(Invoke|InvokeParallel|Instantiate|Compile|SHA256)$' -benchtime "$bt" -count "$count" ./runtime/wasmrt | tee -a "$out"
 # Paced calls sleep between iterations (outside the timer): a fixed count.
 go test -run NONE -bench '^BenchmarkInvokePaced$' -benchtime 300x -count "$count" ./runtime/wasmrt | tee -a "$out"

@@ -107,7 +107,7 @@ func (t *engineTarget) measure(ctx context.Context, j *Job) (Result, []byte, err
 		return r, nil, err
 	}
 	var inst, calls []time.Duration
-	n := max(5, t.o.Samples*5)
+	n := max(5, t.o.Samples*3)
 	for range n {
 		start := time.Now()
 		res, err := fresh.Invoke(ctx, j.Input)
@@ -134,7 +134,7 @@ func (t *engineTarget) measure(ctx context.Context, j *Job) (Result, []byte, err
 	if _, err := call(ctx); err != nil {
 		return r, nil, err
 	}
-	lat, out, err := sequential(ctx, t.o.Warm, call)
+	lat, out, err := sequential(ctx, t.o.Warm, 5*t.o.Duration, call)
 	if err != nil {
 		return r, nil, err
 	}

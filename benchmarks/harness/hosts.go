@@ -89,7 +89,7 @@ func (t *hostTarget) measure(ctx context.Context, j *Job) (Result, []byte, error
 	if _, err := call(ctx); err != nil {
 		return r, nil, err
 	}
-	lat, out, err := sequential(ctx, t.o.Warm, call)
+	lat, out, err := sequential(ctx, t.o.Warm, 5*t.o.Duration, call)
 	if err != nil {
 		return r, nil, err
 	}

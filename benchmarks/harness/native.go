@@ -17,7 +17,7 @@ func (t *nativeTarget) measure(ctx context.Context, j *Job) (Result, []byte, err
 	}
 	call := func(context.Context) ([]byte, error) { return j.Native(j.Input) }
 	var r Result
-	lat, out, err := sequential(ctx, t.o.Warm, call)
+	lat, out, err := sequential(ctx, t.o.Warm, 5*t.o.Duration, call)
 	if err != nil {
 		return r, nil, err
 	}

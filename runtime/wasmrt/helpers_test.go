@@ -26,8 +26,16 @@ func goJob(t testing.TB, name string, shape examples.Shape) []byte {
 	return b
 }
 
+// newRuntime starts a runtime for a test. Unless the test chose an engine,
+// it runs on the one named by FERRY_TEST_ENGINE (default wazero), so the
+// suite can be run against every engine:
+//
+//	FERRY_TEST_ENGINE=wasmtime go test -tags wasmtime ./runtime/wasmrt
 func newRuntime(t testing.TB, cfg Config) *Runtime {
 	t.Helper()
+	if cfg.Engine == "" {
+		cfg.Engine = testEngine()
+	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = testCacheDir(t)
 	}
@@ -46,6 +54,9 @@ func load(t testing.TB, r *Runtime, wasm []byte, cfg ModuleConfig) *Module {
 	require.NoError(t, err)
 	return m
 }
+
+// testEngine is the engine FERRY_TEST_ENGINE names, or "" for the default.
+func testEngine() string { return os.Getenv("FERRY_TEST_ENGINE") }
 
 // testCacheDir is shared by every test runtime, across runs: compiling the Go
 // examples takes seconds under the race detector, reading them back does not.

@@ -50,6 +50,9 @@ func run() error {
 		out       = flag.String("out", "benchmarks", "`DIR` holding RESULTS.md, results/ and plots/")
 		report    = flag.String("report", "", "rebuild RESULTS.md and the plots from this harness.json `FILE`; measure nothing")
 		quick     = flag.Bool("quick", false, "a fast, rough run")
+		warm      = flag.Int("warm", 0, "warm calls one after another (0: the harness's default)")
+		duration  = flag.Duration("duration", 0, "each throughput run (0: the harness's default)")
+		samples   = flag.Int("samples", 0, "cold samples (0: the harness's default)")
 		targets   = flag.String("targets", "", "comma-separated targets (default: all this machine can run)")
 	)
 	flag.Parse()
@@ -71,6 +74,7 @@ func run() error {
 		return err
 	}
 	o := harness.Options{FerryBinary: *ferry, Progress: func(s string) { fmt.Fprintln(os.Stderr, "bench:", s) }}
+	o.Warm, o.Duration, o.Samples = *warm, *duration, *samples
 	if *quick {
 		o.Warm, o.Duration, o.Samples = 200, 300*time.Millisecond, 1
 	}
