@@ -305,8 +305,11 @@ func writeBenchTable(w io.Writer, rep harness.Report) error {
 		row := []string{r.Job, r.Target, msOr(r.CompileColdMs + r.DeployMs), msOr(r.CompileCachedMs),
 			usOr(r.InstantiateUs), msOr(r.ColdMs), usOr(r.WarmP50Us), usOr(r.WarmP99Us)}
 		for _, c := range levels {
-			l, ok := r.LoadAt(c)
-			row = append(row, map[bool]string{true: fmt.Sprintf("%.0f", l.CallsPerSec), false: "-"}[ok])
+			cell := "-"
+			if l, ok := r.LoadAt(c); ok {
+				cell = fmt.Sprintf("%.0f", l.CallsPerSec)
+			}
+			row = append(row, cell)
 		}
 		fmt.Fprintln(tw, strings.Join(append(row, kbOr(r.MemoryPerInstanceKB), kbOr(r.LinearMemoryKB)), "\t"))
 	}
