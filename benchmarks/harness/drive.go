@@ -115,15 +115,28 @@ func drive(ctx context.Context, conc int, d time.Duration, rate float64, call ca
 		P50Us: quantileUs(all, 0.5), P99Us: quantileUs(all, 0.99)}, nil
 }
 
-// loads runs closedLoop at each of o's concurrency levels.
-func loads(ctx context.Context, o *Options, call callFunc) ([]Load, error) {
+// loads runs closedLoop at each of o's concurrency levels, lowest first.
+// A level whose calls fail (a job past its time limit when 32 callers
+// share two cores) is kept with its Error, and the higher levels are not
+// run: the numbers below it still stand. before, when set, runs ahead of
+// each level.
+func loads(ctx context.Context, o *Options, call callFunc, before func(c int) error) []Load {
 	var out []Load
-	for _, c := range o.Concurrency {
-		l, err := closedLoop(ctx, c, o.Duration, call)
+	level := func(c int) (Load, error) {
+		if before != nil {
+			if err := before(c); err != nil {
+				return Load{}, err
+			}
+		}
+		return closedLoop(ctx, c, o.Duration, call)
+	}
+	for _, c := range slices.Sorted(slices.Values(o.Concurrency)) {
+		l, err := level(c)
 		if err != nil {
-			return nil, err
+			out = append(out, Load{Concurrency: c, Error: err.Error()})
+			break
 		}
 		out = append(out, l)
 	}
-	return out, nil
+	return out
 }

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -139,9 +138,7 @@ func (t *engineTarget) measure(ctx context.Context, j *Job) (Result, []byte, err
 		return r, nil, err
 	}
 	r.WarmP50Us, r.WarmP99Us = quantileUs(lat, 0.5), quantileUs(lat, 0.99)
-	if r.Load, err = loads(ctx, t.o, call); err != nil {
-		return r, nil, err
-	}
+	r.Load = loads(ctx, t.o, call, nil)
 
 	// The pool check: fresh instances at concurrency 8, without the pool
 	// and with it, closed loop; then with the pool at half the no-pool
@@ -236,17 +233,27 @@ func (t *engineTarget) memoryPerInstance(ctx context.Context, rt *wasmrt.Runtime
 func settledRSS() (int64, error) {
 	runtime.GC()
 	debug.FreeOSMemory()
-	b, err := os.ReadFile("/proc/self/statm")
+	return processRSS(os.Getpid())
+}
+
+// processRSS is process pid's resident memory in bytes, from
+// /proc/PID/statm (Linux).
+func processRSS(pid int) (int64, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("no process (pid %d)", pid)
+	}
+	path := fmt.Sprintf("/proc/%d/statm", pid)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, errors.New("memory per instance needs /proc/self/statm (Linux)")
+		return 0, fmt.Errorf("memory per instance needs %s (Linux): %w", path, err)
 	}
 	f := strings.Fields(string(b))
 	if len(f) < 2 {
-		return 0, fmt.Errorf("unexpected /proc/self/statm: %q", b)
+		return 0, fmt.Errorf("unexpected %s: %q", path, b)
 	}
 	pages, err := strconv.ParseInt(f[1], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("/proc/self/statm: %w", err)
+		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return pages * int64(os.Getpagesize()), nil
 }

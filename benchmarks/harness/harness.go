@@ -14,7 +14,9 @@
 //   - warm call latency, p50 and p99, calls one after another;
 //   - throughput and latency at concurrency 1, 8 and 32 (closed loop);
 //   - memory per instance (engines: resident memory per live instance;
-//     Lambda: the environment's Max Memory Used).
+//     ferry host serve: its process's growth per instance warmed;
+//     Lambda: the environment's Max Memory Used; workerd: its process's
+//     growth across the first call, which makes the isolate's instance).
 //
 // `make bench` runs it on the example jobs (benchmarks/cmd/bench) and
 // `ferry bench BUNDLE` on a user's bundle. Every target answers the same
@@ -164,8 +166,8 @@ type Result struct {
 	// Fresh is the pool check (engines): a fresh instance for every call
 	// at concurrency 8, with the warm pool and without it.
 	Fresh *Fresh `json:"fresh,omitempty"`
-	// MemoryPerInstanceKB is resident memory per live instance (engines)
-	// or the environment's peak (Lambda).
+	// MemoryPerInstanceKB is resident memory per live instance: see the
+	// package comment for how each kind of target measures it.
 	MemoryPerInstanceKB float64 `json:"memory_per_instance_kb,omitempty"`
 	// LinearMemoryKB is the guest's linear memory after a call.
 	LinearMemoryKB float64 `json:"linear_memory_kb,omitempty"`
@@ -177,6 +179,9 @@ type Load struct {
 	CallsPerSec float64 `json:"calls_per_sec"`
 	P50Us       float64 `json:"p50_us"`
 	P99Us       float64 `json:"p99_us"`
+	// Error is why a call at this level failed; the numbers are then
+	// zero, and no higher level was run.
+	Error string `json:"error,omitempty"`
 }
 
 // Fresh compares fresh-instance calls at concurrency 8 with and without
@@ -194,14 +199,24 @@ type Fresh struct {
 	PoolHits float64 `json:"pool_hits"`
 }
 
-// LoadAt returns the run at concurrency c.
+// LoadAt returns the run at concurrency c, if it was run and succeeded.
 func (r Result) LoadAt(c int) (Load, bool) {
 	for _, l := range r.Load {
 		if l.Concurrency == c {
-			return l, true
+			return l, l.Error == ""
 		}
 	}
 	return Load{}, false
+}
+
+// LoadError is why the run at concurrency c failed; "" if it did not.
+func (r Result) LoadError(c int) string {
+	for _, l := range r.Load {
+		if l.Concurrency == c {
+			return l.Error
+		}
+	}
+	return ""
 }
 
 // target measures jobs.

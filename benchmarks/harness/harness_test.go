@@ -3,7 +3,9 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,4 +87,36 @@ func TestRun_BadInput(t *testing.T) {
 	res, err = Run(ctx, []Job{bad}, quick(engine.NameWazero))
 	require.NoError(t, err)
 	assert.NotEmpty(t, res[0].Error)
+}
+
+// A load level whose calls fail is reported with its error; the levels
+// below it keep their numbers and the ones above are not run.
+func TestRun_LoadLevelFails(t *testing.T) {
+	var inFlight atomic.Int32
+	native := func(b []byte) ([]byte, error) {
+		defer inFlight.Add(-1)
+		if inFlight.Add(1) > 1 {
+			time.Sleep(time.Millisecond) // let the other callers pile up
+			return nil, errors.New("too busy")
+		}
+		time.Sleep(100 * time.Microsecond)
+		return bytes.Clone(b), nil
+	}
+	o := quick(TargetNative)
+	o.Concurrency = []int{32, 1, 8}
+	res, err := Run(context.Background(), []Job{echoJob(t, native)}, o)
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	r := res[0]
+	require.Empty(t, r.Error)
+	require.Len(t, r.Load, 2, "32 is not run after 8 failed")
+	l1, ok := r.LoadAt(1)
+	require.True(t, ok)
+	assert.Positive(t, l1.CallsPerSec)
+	_, ok = r.LoadAt(8)
+	assert.False(t, ok)
+	assert.Contains(t, r.LoadError(8), "at concurrency 8: too busy")
+	assert.Empty(t, r.LoadError(1))
+	_, ok = r.LoadAt(32)
+	assert.False(t, ok)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,6 +37,9 @@ type hostTarget struct {
 	// undeploy releases what deploy made.
 	undeploy func(ctx context.Context, h host.Host, d *host.Deployment)
 	stop     func() error
+	// pid is the process serving d, for memory per instance; nil: none
+	// on this machine to read (Lambda reports its own).
+	pid func(d *host.Deployment) int
 }
 
 func (*hostTarget) kind() string { return KindHost }
@@ -57,6 +61,8 @@ func (t *hostTarget) measure(ctx context.Context, j *Job) (Result, []byte, error
 	var deploys, colds []time.Duration
 	var h host.Host
 	var d *host.Deployment
+	var first *host.Response
+	var rssBefore, rssAfter int64 // the host process around the last first call
 	// Each sample deploys afresh, so its first call is cold.
 	for range t.o.Samples {
 		if d != nil {
@@ -68,17 +74,24 @@ func (t *hostTarget) measure(ctx context.Context, j *Job) (Result, []byte, error
 			return r, nil, fmt.Errorf("deploy: %w", err)
 		}
 		deploys = append(deploys, took)
+		rssBefore = t.rss(d)
 		start := time.Now()
-		res, err := h.Invoke(ctx, d, req)
+		first, err = h.Invoke(ctx, d, req)
 		if err != nil {
 			t.undeploy(ctx, h, d)
 			return r, nil, fmt.Errorf("first call: %w", err)
 		}
 		colds = append(colds, time.Since(start))
-		r.LinearMemoryKB = max(r.LinearMemoryKB, float64(res.MemoryUsedBytes)/1024)
+		rssAfter = t.rss(d)
+		r.LinearMemoryKB = max(r.LinearMemoryKB, float64(first.MemoryUsedBytes)/1024)
 	}
 	defer t.undeploy(ctx, h, d)
 	r.DeployMs, r.ColdMs = medianMs(deploys), medianMs(colds)
+	kb, err := t.memoryPerInstance(ctx, h, d, first, rssBefore, rssAfter)
+	if err != nil {
+		return r, nil, fmt.Errorf("memory per instance: %w", err)
+	}
+	r.MemoryPerInstanceKB = kb
 	call := func(ctx context.Context) ([]byte, error) {
 		res, err := h.Invoke(ctx, d, req)
 		if err != nil {
@@ -94,22 +107,68 @@ func (t *hostTarget) measure(ctx context.Context, j *Job) (Result, []byte, error
 		return r, nil, err
 	}
 	r.WarmP50Us, r.WarmP99Us = quantileUs(lat, 0.5), quantileUs(lat, 0.99)
-	for _, c := range t.o.Concurrency {
-		// Hosts that keep environments warm get as many ready as there
-		// will be callers, so the run measures warm calls (cold ones are
-		// measured above).
+	// Hosts that keep environments warm get as many ready as there will
+	// be callers, so the run measures warm calls (cold ones are measured
+	// above).
+	r.Load = loads(ctx, t.o, call, func(c int) error {
 		if w, ok := h.(host.Warmer); ok {
 			if _, err := w.Warm(ctx, d, c); err != nil {
-				return r, nil, fmt.Errorf("warm %d: %w", c, err)
+				return fmt.Errorf("warm %d: %w", c, err)
 			}
 		}
-		l, err := closedLoop(ctx, c, t.o.Duration, call)
-		if err != nil {
-			return r, nil, err
-		}
-		r.Load = append(r.Load, l)
-	}
+		return nil
+	})
 	return r, out, nil
+}
+
+// rss is the resident memory of the process serving d, or -1 when there
+// is none to read.
+func (t *hostTarget) rss(d *host.Deployment) int64 {
+	if t.pid == nil {
+		return -1
+	}
+	n, err := processRSS(t.pid(d))
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// memoryPerInstance is what one live instance costs the host, in KB:
+//
+//   - a host that reports its environment's peak (Lambda's Max Memory
+//     Used; one environment holds one instance): that;
+//   - a host that keeps a pool (`ferry host serve`): the growth of its
+//     process's resident memory while Instances more are made ready, per
+//     instance;
+//   - otherwise (workerd: one instance per isolate): the growth of the
+//     process's resident memory across the first call, which creates the
+//     instance.
+//
+// Zero means the host gave nothing to measure.
+func (t *hostTarget) memoryPerInstance(ctx context.Context, h host.Host, d *host.Deployment, first *host.Response, rssBefore, rssAfter int64) (float64, error) {
+	if first.EnvironmentMemoryBytes > 0 {
+		return float64(first.EnvironmentMemoryBytes) / 1024, nil
+	}
+	if t.pid == nil || rssBefore < 0 || rssAfter < 0 {
+		return 0, nil
+	}
+	if w, ok := h.(host.Warmer); ok {
+		ready0, err := w.Warm(ctx, d, 1)
+		if err != nil {
+			return 0, err
+		}
+		rss0 := t.rss(d)
+		ready1, err := w.Warm(ctx, d, ready0+t.o.Instances)
+		if err != nil {
+			return 0, err
+		}
+		rss1 := t.rss(d)
+		if ready1 > ready0 && rss0 >= 0 && rss1 >= 0 {
+			return float64(max(rss1-rss0, 0)) / float64(ready1-ready0) / 1024, nil
+		}
+	}
+	return float64(max(rssAfter-rssBefore, 0)) / 1024, nil
 }
 
 // newHTTPTarget starts `ferry host serve` on loopback and deploys to it
@@ -119,8 +178,11 @@ func newHTTPTarget(ctx context.Context, o *Options) (*hostTarget, error) {
 		return nil, errors.New("the http target needs a ferry binary (Options.FerryBinary)")
 	}
 	const token = "ferry-bench"
+	// The pool holds at least Instances, so memory per instance can be
+	// measured over that many; the default is one per CPU.
 	cmd := exec.Command(o.FerryBinary, "host", "serve", "--listen", "127.0.0.1:0",
-		"--data-dir", filepath.Join(o.WorkDir, "http-host"), "--state", "memory")
+		"--data-dir", filepath.Join(o.WorkDir, "http-host"), "--state", "memory",
+		"--pool-size", strconv.Itoa(max(o.Instances, runtime.NumCPU())))
 	cmd.Env = append(os.Environ(), "FERRY_HOST_TOKEN="+token)
 	url, err := startLogged(cmd, regexp.MustCompile(`listening" url=(http://\S+)`))
 	if err != nil {
@@ -139,6 +201,7 @@ func newHTTPTarget(ctx context.Context, o *Options) (*hostTarget, error) {
 		},
 		undeploy: func(ctx context.Context, h host.Host, d *host.Deployment) { _ = h.Remove(ctx, d) },
 		stop:     func() error { stopProcess(cmd); return nil },
+		pid:      func(*host.Deployment) int { return cmd.Process.Pid },
 	}, nil
 }
 
@@ -281,6 +344,12 @@ func newWorkerdTarget(o *Options) (*hostTarget, error) {
 				_ = p.Stop(5 * time.Second)
 				delete(procs, d)
 			}
+		},
+		pid: func(d *host.Deployment) int {
+			if p := procs[d]; p != nil {
+				return p.Pid()
+			}
+			return 0
 		},
 	}, nil
 }

@@ -308,6 +308,8 @@ func writeBenchTable(w io.Writer, rep harness.Report) error {
 			cell := "-"
 			if l, ok := r.LoadAt(c); ok {
 				cell = fmt.Sprintf("%.0f", l.CallsPerSec)
+			} else if r.LoadError(c) != "" {
+				cell = "failed"
 			}
 			row = append(row, cell)
 		}

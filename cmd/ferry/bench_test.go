@@ -54,10 +54,20 @@ func TestBench_EveryTarget(t *testing.T) {
 		assert.Positive(t, r.WarmP50Us, r.Target)
 		assert.Positive(t, r.ColdMs, r.Target)
 		require.Len(t, r.Load, 2, r.Target)
+		for _, l := range r.Load {
+			assert.Empty(t, l.Error, r.Target)
+		}
 		if r.Kind == harness.KindHost {
 			assert.Positive(t, r.DeployMs, r.Target)
 		} else {
 			assert.Positive(t, r.CompileColdMs, r.Target)
+		}
+	}
+	// Lambda reports its environment's Max Memory Used, and workerd's
+	// process grows by the isolate's instance on the first call.
+	for _, r := range rep.Results {
+		if r.Target == "lambda" || r.Target == "workerd" {
+			assert.Greater(t, r.MemoryPerInstanceKB, 1024.0, r.Target)
 		}
 	}
 	assert.NotEmpty(t, rep.Machine.Versions["wazero"])

@@ -106,6 +106,11 @@ type Response struct {
 	Billed time.Duration
 	// MemoryUsedBytes is the largest linear memory the job reached.
 	MemoryUsedBytes uint64
+	// EnvironmentMemoryBytes is the peak resident memory of the whole
+	// environment that served the call (runtime, engine and instance),
+	// where the host reports one: Lambda's Max Memory Used. Zero when the
+	// host does not say.
+	EnvironmentMemoryBytes uint64
 	// Cold is true when the call had to create an instance or environment
 	// first.
 	Cold bool

@@ -523,6 +523,7 @@ func (h *Host) Invoke(ctx context.Context, d *host.Deployment, req host.Request)
 		res.Duration = rep.duration
 		res.Billed = rep.billed
 		res.Cold = rep.init > 0
+		res.EnvironmentMemoryBytes = uint64(rep.maxMemoryUsedMB) << 20
 	} else {
 		res.Billed = res.Duration
 		h.log.Debug("no REPORT line in the invoke log", "job", d.Job, "elapsed", time.Since(start))

@@ -88,6 +88,9 @@ func TestInvoke_ColdThenWarm(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, first.Cold, "the first call starts an environment")
 	assert.GreaterOrEqual(t, first.Billed, first.Duration)
+	// Max Memory Used is the bootstrap process's peak: the Go runtime,
+	// wazero and the instance, well over the guest's linear memory.
+	assert.Greater(t, first.EnvironmentMemoryBytes, first.MemoryUsedBytes)
 	second, err := s.host.Invoke(ctx(t), d, host.Request{Input: []byte("two")})
 	require.NoError(t, err)
 	assert.False(t, second.Cold, "the second call is warm")

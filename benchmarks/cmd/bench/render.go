@@ -135,7 +135,7 @@ func markdown(rep harness.Report, plots []string) string {
 		o.Warm, o.DurationSec, o.Concurrency, o.Samples, o.Instances)
 
 	p("### Per job and target\n\n")
-	p("Compile: a new engine and an empty cache (engines), or deploying (hosts: upload and start; workerd compiles here). Cached: a new engine on a warm disk cache. Instantiate: a fresh instance and the guest's `_initialize`. Cold: a call on a fresh instance (engines) or the first call after deploying (hosts). Warm: the production configuration (pure reactors reuse their instance; others get a pooled fresh one).\n\n")
+	p("Compile: a new engine and an empty cache (engines), or deploying (hosts: upload and start; workerd compiles here). Cached: a new engine on a warm disk cache. Instantiate: a fresh instance and the guest's `_initialize`. Cold: a call on a fresh instance (engines) or the first call after deploying (hosts). Warm: the production configuration (pure reactors reuse their instance; others get a pooled fresh one). Mem/instance: resident memory per live instance — engines: this process with the run's live instances ready in a pool, less without; `ferry host serve`: its process's growth while the pool fills; Lambda: the environment's Max Memory Used (the whole bootstrap process, one instance); workerd: its process's growth across the first call, which makes the isolate's instance. A load level that failed stops the levels above it.\n\n")
 	for _, job := range v.jobs {
 		p("**%s**\n\n", job)
 		p("| target | compile / deploy | cached | instantiate | cold | warm p50 | warm p99 |")
@@ -147,6 +147,7 @@ func markdown(rep harness.Report, plots []string) string {
 			p("---|")
 		}
 		p("---|---|\n")
+		var failed []string
 		for _, t := range v.targets {
 			r, ok := v.by[[2]string{job, t}]
 			if !ok {
@@ -159,15 +160,22 @@ func markdown(rep harness.Report, plots []string) string {
 			p("| %s | %s | %s | %s | %s | %s | %s |", t, ms(r.CompileColdMs+r.DeployMs), ms(r.CompileCachedMs), us(r.InstantiateUs), ms(r.ColdMs), us(r.WarmP50Us), us(r.WarmP99Us))
 			for _, c := range o.Concurrency {
 				l, ok := r.LoadAt(c)
-				if ok {
+				switch {
+				case ok:
 					p(" %s |", count(l.CallsPerSec))
-				} else {
+				case r.LoadError(c) != "":
+					p(" failed¹ |")
+					failed = append(failed, fmt.Sprintf("%s at %d: %s", t, c, firstLine(r.LoadError(c))))
+				default:
 					p(" – |")
 				}
 			}
 			p(" %s | %s |\n", kb(r.MemoryPerInstanceKB), kb(r.LinearMemoryKB))
 		}
 		p("\n")
+		for _, f := range failed {
+			p("¹ %s\n\n", mdEscape(f))
+		}
 	}
 
 	p("### Ratios\n\n")

@@ -173,6 +173,16 @@ func (p *Process) Exited() <-chan struct{} {
 	return p.exited
 }
 
+// Pid is the running workerd's process id, or 0 when it is not running.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Tail is the end of workerd's output.
 func (p *Process) Tail() string { return p.tail.String() }
 
