@@ -141,8 +141,8 @@ func (t *engineTarget) measure(ctx context.Context, j *Job) (Result, []byte, err
 	r.Load = loads(ctx, t.o, call, nil)
 
 	// The pool check: fresh instances at concurrency 8, without the pool
-	// and with it, closed loop; then with the pool at half the no-pool
-	// rate, open loop.
+	// and with it, closed loop; then with the pool, 8 callers in an open
+	// loop at a quarter and at half the no-pool rate.
 	noPool, err := closedLoop(ctx, 8, t.o.Duration, freshCall)
 	_ = fresh.Close(ctx)
 	if err != nil {
@@ -169,17 +169,24 @@ func (t *engineTarget) measure(ctx context.Context, j *Job) (Result, []byte, err
 	}
 	withPool, err := closedLoop(ctx, 8, t.o.Duration, pooledCall)
 	if err == nil {
-		_, _ = pooled.Warm(ctx, 8)
-		hits.Store(0)
-		total.Store(0)
-		rate := noPool.CallsPerSec / 2
-		var paced Load
-		paced, err = drive(ctx, 1, t.o.Duration, rate, pooledCall)
 		r.Fresh = &Fresh{PoolP50Us: withPool.P50Us, PoolPerSec: withPool.CallsPerSec,
-			NoPoolP50Us: noPool.P50Us, NoPoolPerSec: noPool.CallsPerSec,
-			PacedP50Us: paced.P50Us, PacedRate: rate}
-		if n := total.Load(); n > 0 {
-			r.Fresh.PoolHits = float64(hits.Load()) / float64(n)
+			NoPoolP50Us: noPool.P50Us, NoPoolPerSec: noPool.CallsPerSec}
+		for _, share := range []float64{0.25, 0.5} {
+			if _, err = pooled.Warm(ctx, 8); err != nil {
+				break
+			}
+			hits.Store(0)
+			total.Store(0)
+			rate := noPool.CallsPerSec * share
+			var paced Load
+			if paced, err = drive(ctx, 8, t.o.Duration, rate, pooledCall); err != nil {
+				break
+			}
+			run := Paced{Load: share, Rate: rate, P50Us: paced.P50Us, P99Us: paced.P99Us}
+			if n := total.Load(); n > 0 {
+				run.PoolHits = float64(hits.Load()) / float64(n)
+			}
+			r.Fresh.Paced = append(r.Fresh.Paced, run)
 		}
 	}
 	_ = pooled.Close(ctx)

@@ -191,11 +191,22 @@ type Fresh struct {
 	PoolPerSec   float64 `json:"pool_calls_per_sec"`
 	NoPoolP50Us  float64 `json:"no_pool_p50_us"`
 	NoPoolPerSec float64 `json:"no_pool_calls_per_sec"`
-	// PacedP50Us is fresh instances with the pool at half the no-pool
-	// throughput, open loop: what the pool hides when it can keep up.
-	PacedP50Us float64 `json:"paced_p50_us"`
-	PacedRate  float64 `json:"paced_rate"`
-	// PoolHits is the share of paced calls that found an instance ready.
+	// Paced is fresh instances with the pool, 8 callers in an open loop
+	// at a quarter and at half the no-pool throughput: what the pool hides
+	// when there is CPU to spare for refilling it, and when there is less.
+	Paced []Paced `json:"paced"`
+}
+
+// Paced is an open-loop run of fresh-instance calls with the warm pool.
+type Paced struct {
+	// Load is the share of the no-pool throughput offered.
+	Load float64 `json:"load"`
+	// Rate is the calls per second offered.
+	Rate float64 `json:"rate"`
+	// P50Us and P99Us count from when each call was due.
+	P50Us float64 `json:"p50_us"`
+	P99Us float64 `json:"p99_us"`
+	// PoolHits is the share of calls that found an instance ready.
 	PoolHits float64 `json:"pool_hits"`
 }
 

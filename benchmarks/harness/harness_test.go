@@ -47,6 +47,9 @@ func TestRun_EnginesAndNative(t *testing.T) {
 			assert.Positive(t, r.ColdMs, r.Target)
 			require.NotNil(t, r.Fresh, r.Target)
 			assert.Positive(t, r.Fresh.NoPoolPerSec, r.Target)
+			require.Len(t, r.Fresh.Paced, 2, r.Target)
+			assert.Positive(t, r.Fresh.Paced[0].Rate, r.Target)
+			assert.InDelta(t, 2*r.Fresh.Paced[0].Rate, r.Fresh.Paced[1].Rate, 1e-6, r.Target)
 			assert.Positive(t, r.LinearMemoryKB, r.Target)
 		}
 	}

@@ -142,7 +142,9 @@ func WriteBenchstat(w io.Writer, rep Report) error {
 		if f := r.Fresh; f != nil {
 			metric(f.PoolP50Us, "fresh-pool-p50-µs@8")
 			metric(f.NoPoolP50Us, "fresh-nopool-p50-µs@8")
-			metric(f.PacedP50Us, "fresh-paced-p50-µs")
+			for _, pr := range f.Paced {
+				metric(pr.P50Us, fmt.Sprintf("fresh-paced%.0f%%-p50-µs", pr.Load*100))
+			}
 		}
 		metric(r.MemoryPerInstanceKB, "KB/instance")
 		if _, err := fmt.Fprintln(w, b.String()); err != nil {
