@@ -62,6 +62,17 @@ type Instance interface {
 	Close(ctx context.Context) error
 }
 
+// Interrupter is an Instance whose guest calls can be stopped from another
+// goroutine without a context, so a caller can arm one reusable timer per
+// instance instead of a context per call (the warm-call path's largest
+// cost). Interrupt makes the running call, or the next one if none is
+// running, end promptly with *InterruptedError{Cause: cause}; every later
+// call fails the same way, so an interrupted instance must be closed. It is
+// safe to call concurrently with a call, but not after Close.
+type Interrupter interface {
+	Interrupt(cause error)
+}
+
 // Function is an exported function of an instance.
 type Function interface {
 	// CallWithStack calls the function with params in stack and writes the

@@ -164,6 +164,58 @@ func TestEngine_ClassifyErrors(t *testing.T) {
 	})
 }
 
+// Interrupt stops a running call from another goroutine, with no context
+// involved, and every later call on the instance fails at once the same
+// way; an instance interrupted before any call never runs its guest.
+func TestEngine_Interrupt(t *testing.T) {
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			e, err := New(context.Background(), name, Options{})
+			require.NoError(t, err)
+			defer e.Close(context.Background())
+			if name == NameWazeroInterpreter {
+				// The interpreter is not instrumented: its calls stop
+				// through their context only.
+				inst, err := compileOn(t, e, "loop").Instantiate(context.Background(), InstanceConfig{})
+				require.NoError(t, err)
+				defer inst.Close(context.Background())
+				_, ok := inst.(Interrupter)
+				assert.False(t, ok, "an interpreter instance cannot be interrupted without a context")
+				return
+			}
+			testInterrupt(t, compileOn(t, e, "loop"), "ferry_run")
+		})
+	}
+}
+
+func testInterrupt(t *testing.T, c Compiled, fn string) {
+	t.Helper()
+	inst, err := c.Instantiate(context.Background(), InstanceConfig{MaxMemoryBytes: 1 << 20})
+	require.NoError(t, err)
+	defer inst.Close(context.Background())
+	intr, ok := inst.(Interrupter)
+	require.True(t, ok, "the instance implements Interrupter")
+	time.AfterFunc(20*time.Millisecond, func() { intr.Interrupt(context.DeadlineExceeded) })
+	start := time.Now()
+	err = inst.Function(fn).CallWithStack(context.Background(), make([]uint64, 2))
+	var ie *InterruptedError
+	require.ErrorAs(t, err, &ie)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 10*time.Second)
+	intr.Interrupt(context.Canceled) // the first cause stays
+	err = inst.Function(fn).CallWithStack(context.Background(), make([]uint64, 2))
+	require.ErrorAs(t, err, &ie)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+
+	before, err := c.Instantiate(context.Background(), InstanceConfig{MaxMemoryBytes: 1 << 20})
+	require.NoError(t, err)
+	defer before.Close(context.Background())
+	before.(Interrupter).Interrupt(context.Canceled)
+	err = before.Function(fn).CallWithStack(context.Background(), make([]uint64, 2))
+	require.ErrorAs(t, err, &ie)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
 // Instances of one compiled module are created and run from many goroutines
 // at once, each with its own memory limit, which each must get.
 func TestEngine_ConcurrentInstances(t *testing.T) {

@@ -415,8 +415,9 @@ type epochGuard struct {
 	watch  epochWatch
 	stop   func() bool // the armed call's context.AfterFunc, or nil
 
-	mu  sync.Mutex
-	gen uint64 // the call the flag may be set for; bumped when one ends
+	mu     sync.Mutex
+	gen    uint64 // the call the flag may be set for; bumped when one ends
+	closed bool   // the store is gone: nothing may touch the flag
 }
 
 // arm watches ctx for the call about to start.
@@ -457,6 +458,25 @@ func (g *epochGuard) retire() {
 	g.mu.Unlock()
 }
 
+// interrupt flags the store for good (Interrupt): the running call stops
+// at its next epoch check, and begin refuses later ones.
+func (g *epochGuard) interrupt() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.watch.set(true)
+		g.engine.IncrementEpoch()
+	}
+}
+
+// close retires the guard for good, before the store frees the flag.
+func (g *epochGuard) close() {
+	g.retire()
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
+
 type wasmtimeInstance struct {
 	store  *wasmtime.Store // nil once closed
 	inst   *wasmtime.Instance
@@ -476,6 +496,9 @@ func (i *wasmtimeInstance) begin(ctx context.Context) error {
 		return &InterruptedError{Cause: err}
 	}
 	s := i.s
+	if c := s.interrupted.Load(); c != nil {
+		return &InterruptedError{Cause: *c}
+	}
 	if s.fuel > 0 {
 		if err := i.store.SetFuel(s.fuel); err != nil {
 			return fmt.Errorf("set fuel: %w", err)
@@ -486,6 +509,16 @@ func (i *wasmtimeInstance) begin(ctx context.Context) error {
 		i.epochs.arm(ctx)
 	}
 	return nil
+}
+
+var _ Interrupter = (*wasmtimeInstance)(nil)
+
+// Interrupt stops the running call through the tick the instrumented
+// guest calls, or through an epoch for modules that are not instrumented.
+func (i *wasmtimeInstance) Interrupt(cause error) {
+	if i.s.interrupted.CompareAndSwap(nil, &cause) && i.epochs != nil {
+		i.epochs.interrupt()
+	}
 }
 
 func (i *wasmtimeInstance) end() {
@@ -544,7 +577,7 @@ func (i *wasmtimeInstance) Close(context.Context) error {
 		i.mem = nil
 	}
 	if i.epochs != nil {
-		i.epochs.retire()
+		i.epochs.close()
 	}
 	i.store.Close()
 	i.store = nil
@@ -597,6 +630,8 @@ type wasmtimeState struct {
 	// calls). It is kept here because Wasmtime's host function callbacks
 	// carry no context, only the store.
 	ctx context.Context
+	// interrupted is the cause Interrupt was given; nil until then.
+	interrupted atomic.Pointer[error]
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -666,6 +701,9 @@ func (s *wasmtimeState) guestBytes() []byte {
 // called every 1024 loop iterations or calls. Trapping there stops the
 // guest: a trap cannot be caught by the guest.
 func (s *wasmtimeState) tick(*wasmtime.Caller, []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+	if c := s.interrupted.Load(); c != nil {
+		return nil, wasmtime.NewTrap("interrupted: " + (*c).Error())
+	}
 	if s.ctx != nil {
 		select {
 		case <-s.ctx.Done():
@@ -782,6 +820,9 @@ var wasmtimeTraps = map[int]TrapKind{
 func (s *wasmtimeState) classify(ctx context.Context, f callFailure) error {
 	if s.exited {
 		return &ExitError{Code: s.exitCode}
+	}
+	if c := s.interrupted.Load(); c != nil {
+		return &InterruptedError{Cause: *c}
 	}
 	if ctx.Err() != nil {
 		return &InterruptedError{Cause: ctx.Err()}

@@ -429,6 +429,16 @@ func TestWasmtime_InterruptUnderGC(t *testing.T) {
 	}
 }
 
+// Interrupt works through epochs too, for modules the tick cannot serve.
+func TestWasmtime_InterruptEpochs(t *testing.T) {
+	e := newWasmtime(t, WasmtimeConfig{})
+	c, err := e.Compile(context.Background(), wat2wasm(t, `(module (func $s) (start $s) (func (export "run") (loop $l (br $l))))`))
+	require.NoError(t, err)
+	defer c.Close(context.Background())
+	require.False(t, c.(*wasmtimeCompiled).ticked)
+	testInterrupt(t, c, "run")
+}
+
 // With epochs, ending one call's context bumps the engine's epoch, which
 // every running store sees: only the store whose context ended may stop.
 func TestWasmtime_EpochInterruptsOnlyItsStore(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -237,6 +238,7 @@ func (c *wazeroCompiled) Instantiate(ctx context.Context, cfg InstanceConfig) (i
 			return nil, fmt.Errorf("instantiate: instrumented module lacks a mutable %s", instrument.StopGlobal)
 		}
 		wi.stop = g
+		return stoppableWazero{wi}, nil
 	}
 	return wi, nil
 }
@@ -248,18 +250,44 @@ type wazeroInstance struct {
 	mem   *limitedMemory
 	funcs map[string]api.Function
 	stop  api.MutableGlobal // nil unless instrumented
+	// interrupted is the cause Interrupt was given; nil until then.
+	interrupted atomic.Pointer[error]
 }
 
 func (i *wazeroInstance) Function(name string) Function {
 	if f, ok := i.funcs[name]; ok {
-		return wazeroFunc{f, i.stop}
+		return wazeroFunc{f, i}
 	}
 	f := i.mod.ExportedFunction(name)
 	if f == nil {
 		return nil
 	}
 	i.funcs[name] = f
-	return wazeroFunc{f, i.stop}
+	return wazeroFunc{f, i}
+}
+
+// stoppableWazero is an instrumented instance, which Interrupt can stop.
+// Without instrumentation (the interpreter) a guest call stops only when
+// its context ends, through wazero's own watch, so the instance is not an
+// Interrupter.
+type stoppableWazero struct{ *wazeroInstance }
+
+var _ Interrupter = stoppableWazero{}
+
+// Interrupt sets the stop global the instrumented guest polls at every
+// function entry and loop header.
+// Only the first call sets it; the global is written from Go nowhere else.
+func (i stoppableWazero) Interrupt(cause error) {
+	if i.interrupted.CompareAndSwap(nil, &cause) {
+		i.stop.Set(1)
+	}
+}
+
+func (i *wazeroInstance) interruption() error {
+	if c := i.interrupted.Load(); c != nil {
+		return &InterruptedError{Cause: *c}
+	}
+	return nil
 }
 
 func (i *wazeroInstance) Memory() Memory {
@@ -275,12 +303,15 @@ func (i *wazeroInstance) MemoryLimitHit() bool            { return i.mem.hit }
 func (i *wazeroInstance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
 
 type wazeroFunc struct {
-	f    api.Function
-	stop api.MutableGlobal
+	f api.Function
+	i *wazeroInstance
 }
 
 func (f wazeroFunc) CallWithStack(ctx context.Context, stack []uint64) error {
-	if f.stop != nil && ctx.Done() != nil {
+	if err := f.i.interruption(); err != nil {
+		return err
+	}
+	if stop := f.i.stop; stop != nil && ctx.Done() != nil {
 		// The guest polls the stop global at every function entry and loop
 		// header, so setting it ends the call promptly with a trap that
 		// classify reports as an interruption. AfterFunc runs no goroutine
@@ -288,10 +319,13 @@ func (f wazeroFunc) CallWithStack(ctx context.Context, stack []uint64) error {
 		if ctx.Err() != nil {
 			return &InterruptedError{Cause: ctx.Err()}
 		}
-		cancel := context.AfterFunc(ctx, func() { f.stop.Set(1) })
+		cancel := context.AfterFunc(ctx, func() { stop.Set(1) })
 		defer cancel()
 	}
 	if err := f.f.CallWithStack(ctx, stack); err != nil {
+		if err := f.i.interruption(); err != nil {
+			return err
+		}
 		return classify(ctx, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ferryrun/ferry/runtime/abi"
@@ -35,6 +36,29 @@ type invocation struct {
 	logDrop     bool
 	logs        []LogLine
 	stderr      logSink
+
+	// parent and deadline bound the I/O host functions do (io); ioCtx is
+	// made from them on first use, as most calls do none.
+	parent   context.Context
+	deadline time.Time
+	ioCtx    context.Context
+	ioCancel context.CancelFunc
+}
+
+// io is the context host functions do I/O under: the caller's, ending at
+// the call's deadline.
+func (inv *invocation) io() context.Context {
+	if inv.ioCtx == nil {
+		inv.ioCtx, inv.ioCancel = context.WithDeadline(inv.parent, inv.deadline)
+	}
+	return inv.ioCtx
+}
+
+// endIO releases io's context once the call has returned.
+func (inv *invocation) endIO() {
+	if inv.ioCancel != nil {
+		inv.ioCancel()
+	}
 }
 
 type invocationKey struct{}
@@ -265,7 +289,7 @@ func (r *Runtime) hostStateGet(ctx context.Context, mem engine.Memory, st []uint
 		st[0] = i32(code)
 		return
 	}
-	v, ok, err := inv.tx.Get(ctx, key)
+	v, ok, err := inv.tx.Get(inv.io(), key)
 	switch {
 	case err != nil:
 		st[0] = r.stateFailed(inv, "get", key, err)
@@ -388,7 +412,7 @@ func (r *Runtime) hostHTTP(ctx context.Context, mem engine.Memory, st []uint64) 
 		st[0] = i32(code)
 		return
 	}
-	resp, code := r.doHTTP(ctx, inv, raw)
+	resp, code := r.doHTTP(inv, raw)
 	if code != 0 {
 		st[0] = i32(code)
 		return
@@ -397,7 +421,7 @@ func (r *Runtime) hostHTTP(ctx context.Context, mem engine.Memory, st []uint64) 
 	st[0] = uint64(len(resp))
 }
 
-func (r *Runtime) doHTTP(ctx context.Context, inv *invocation, raw []byte) ([]byte, int32) {
+func (r *Runtime) doHTTP(inv *invocation, raw []byte) ([]byte, int32) {
 	req, err := decodeHTTPRequest(raw)
 	if err != nil {
 		inv.log().Warn("http_request: malformed request", "err", err)
@@ -416,7 +440,7 @@ func (r *Runtime) doHTTP(ctx context.Context, inv *invocation, raw []byte) ([]by
 	if inv.httpCalls > inv.limits.MaxHTTPRequests {
 		return nil, abi.CodeRateLimited
 	}
-	ctx, cancel := context.WithTimeout(context.WithValue(ctx, allowKey{}, inv.m.allow), inv.limits.HTTPTimeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(inv.io(), allowKey{}, inv.m.allow), inv.limits.HTTPTimeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, req.method, u.String(), bytes.NewReader(req.body))
 	if err != nil {

@@ -125,6 +125,10 @@ type instance struct {
 	start  engine.Function
 	stack  [2]uint64
 	warmed time.Duration // time it took to create, for reporting
+	// intr stops the instance's calls (watch.go); nil: the engine can
+	// stop them only through their context.
+	intr  engine.Interrupter
+	watch watch
 }
 
 // stdio routes an instance's WASI streams to the current invocation.
@@ -188,6 +192,7 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("instantiate %s: %w", m.name, err)
 	}
 	inst := &instance{Instance: ei, io: sio}
+	inst.intr, _ = ei.(engine.Interrupter)
 	if m.info.Shape == abi.Command {
 		inst.start = ei.Function(abi.ExportStart)
 	} else {
@@ -343,16 +348,31 @@ func (m *Module) attempt(ctx context.Context, input []byte, id string, lim Limit
 	inv := m.newInvocation(id)
 	inv.limits = lim
 	inv.tx = tx
-	ctx, cancel := context.WithTimeout(ctx, lim.Timeout)
-	defer cancel()
-	ctx = withInvocation(ctx, inv)
+	var callCtx context.Context
+	if inst.intr != nil {
+		// The instance's watch stops the guest, so the engine gets a
+		// context that never ends (it would watch one per guest call);
+		// host functions do I/O under inv.io, which does end.
+		inv.parent, inv.deadline = ctx, inst.arm(ctx, lim.Timeout)
+		callCtx = withInvocation(context.WithoutCancel(ctx), inv)
+	} else {
+		var cancel context.CancelFunc
+		inv.ioCtx, cancel = context.WithTimeout(ctx, lim.Timeout)
+		defer cancel()
+		callCtx = withInvocation(inv.ioCtx, inv)
+	}
 
 	start := time.Now()
 	var out []byte
 	if m.info.Shape == abi.Command {
-		out, err = m.runCommand(ctx, inst, inv, input)
+		out, err = m.runCommand(callCtx, inst, inv, input)
 	} else {
-		out, err = m.runReactor(ctx, inst, inv, input)
+		out, err = m.runReactor(callCtx, inst, inv, input)
+	}
+	var interrupted error
+	if inst.intr != nil {
+		interrupted = inst.disarm()
+		inv.endIO()
 	}
 	res := &Result{
 		Duration:        time.Since(start),
@@ -363,12 +383,12 @@ func (m *Module) attempt(ctx context.Context, input []byte, id string, lim Limit
 	}
 	inv.flushLogs()
 	res.Logs = inv.logs
-	if err == nil && m.reuse {
+	if err == nil && m.reuse && interrupted == nil {
 		inst.io.stdin, inst.io.stdout, inst.io.stderr = nil, nil, nil
 		m.pool.put(inst)
 	} else {
-		// A fresh instance per call by default; a failed instance is
-		// never reused.
+		// A fresh instance per call by default; a failed or interrupted
+		// instance is never reused.
 		_ = inst.Close(context.Background())
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -273,6 +274,62 @@ func TestModule_Invoke_CallerCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	_, err := m.Invoke(ctx, nil)
+	assert.ErrorIs(t, err, ErrCanceled)
+}
+
+// A reused instance's deadline timer is reset for every call: calls that
+// end right at their deadline either succeed or time out, an instance
+// that was interrupted is never reused, and a late firing meant for one
+// call never stops the next. An already-canceled caller's call never runs.
+func TestModule_Invoke_DeadlineRacesOnReusedInstance(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t, Config{})
+	m := load(t, r, wat(t, "spin"), ModuleConfig{Reuse: true, PoolSize: 1})
+	spin := func(n uint32) []byte { return binary.LittleEndian.AppendUint32(nil, n) }
+	// Calibrate a spin that takes about 200 µs (the fastest of three runs,
+	// so a slow first call does not end it early).
+	n := uint32(1 << 12)
+	for n < 1<<30 {
+		fastest := time.Hour
+		for range 3 {
+			start := time.Now()
+			_, err := m.Invoke(ctx, spin(n))
+			require.NoError(t, err)
+			fastest = min(fastest, time.Since(start))
+		}
+		if fastest > 200*time.Microsecond {
+			break
+		}
+		n *= 2
+	}
+	ok, timedOut := 0, 0
+	for i := range 300 {
+		timeout := time.Duration(10+i%300) * time.Microsecond
+		res, err := m.Invoke(ctx, spin(n), WithTimeout(timeout))
+		switch {
+		case err == nil:
+			ok++
+			assert.Equal(t, spin(n), res.Output)
+		case errors.Is(err, ErrTimeout):
+			timedOut++
+		default:
+			t.Fatalf("call %d: %v", i, err)
+		}
+		// The next call on the instance, with time to spare, succeeds.
+		_, err = m.Invoke(ctx, []byte("ok")) // under four bytes: no spin
+		require.NoError(t, err, "call %d's deadline leaked into the next call", i)
+	}
+	t.Logf("%d succeeded, %d timed out", ok, timedOut)
+	// A call that cannot finish in time times out, and the instance's
+	// next call still succeeds.
+	_, err := m.Invoke(ctx, spin(1<<30), WithTimeout(time.Millisecond))
+	assert.ErrorIs(t, err, ErrTimeout)
+	_, err = m.Invoke(ctx, []byte("ok"))
+	require.NoError(t, err)
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = m.Invoke(canceled, spin(1<<30))
 	assert.ErrorIs(t, err, ErrCanceled)
 }
 
