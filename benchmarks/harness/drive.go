@@ -59,8 +59,11 @@ func closedLoop(ctx context.Context, conc int, d time.Duration, call callFunc) (
 }
 
 // drive runs conc callers for d. With rate > 0 calls are due at that rate
-// in total (open loop) and latency counts from when each was due, so a
-// stall counts against every call it delays.
+// in total (open loop): a slow call does not slow the others' arrivals.
+// Latency counts from each call's start, not from when it was due: Go's
+// timers on Linux overshoot short sleeps by up to a millisecond, which
+// would swamp sub-millisecond calls. A call that had to wait for an
+// instance shows that in its own time (and as a pool miss).
 func drive(ctx context.Context, conc int, d time.Duration, rate float64, call callFunc) (Load, error) {
 	var (
 		wg    sync.WaitGroup
@@ -90,6 +93,7 @@ func drive(ctx context.Context, conc int, d time.Duration, rate float64, call ca
 				} else if due.After(end) {
 					break
 				}
+				began := time.Now()
 				if _, err := call(ctx); err != nil {
 					mu.Lock()
 					if first == nil {
@@ -98,7 +102,7 @@ func drive(ctx context.Context, conc int, d time.Duration, rate float64, call ca
 					mu.Unlock()
 					return
 				}
-				mine = append(mine, time.Since(due))
+				mine = append(mine, time.Since(began))
 			}
 			mu.Lock()
 			all = append(all, mine...)

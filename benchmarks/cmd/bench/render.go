@@ -216,7 +216,7 @@ func markdown(rep harness.Report, plots []string) string {
 	})
 
 	p("### The warm pool at concurrency 8\n\n")
-	p("Fresh instance per call (what non-pure jobs get), 8 callers: closed loop without the pool and with it (8 instances); then with the pool, 8 callers in an open loop offered a quarter and half of the no-pool throughput (latency from when each call was due, so waiting counts); the reused-instance run at 8 for comparison.\n\n")
+	p("Fresh instance per call (what non-pure jobs get), 8 callers: closed loop without the pool and with it (8 instances); then with the pool, 8 callers in an open loop offered a quarter and half of the no-pool throughput (latency from each call's start: Go's timers overshoot the generator's short sleeps by up to a millisecond; a call that waits for an instance instantiates inline, which shows in its time and as a pool miss); the reused-instance run at 8 for comparison.\n\n")
 	p("| engine | job | instantiate | reuse p50 @8 | fresh, no pool: p50 / calls/s | fresh, pool: p50 / calls/s | paced ¼: rate, p50, pool hits | paced ½: rate, p50, pool hits |\n|---|---|---|---|---|---|---|---|\n")
 	for _, t := range v.engines() {
 		for _, job := range v.jobs {
