@@ -14,8 +14,8 @@ import (
 //
 // A caller's context that can end (a server request's) is watched only
 // once the call has run for parentGrace: the timer first fires then,
-// checks the context, registers an AfterFunc on it and re-arms for the
-// deadline. Registering on every call cost a third of a sub-microsecond
+// registers an AfterFunc on the context and re-arms for the deadline.
+// Registering on every call cost about a quarter of a sub-microsecond
 // call; a short call on a canceled context finishes anyway, within
 // parentGrace.
 const parentGrace = time.Millisecond
