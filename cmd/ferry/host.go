@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryrun/ferry/hosts/httphost"
+	"github.com/ferryrun/ferry/runtime/engine"
 	"github.com/ferryrun/ferry/runtime/state"
 	"github.com/ferryrun/ferry/runtime/telemetry/otlp"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
@@ -100,7 +101,7 @@ other machines, and set a token when you do.`,
 	fl.IntVar(&f.gcPercent, "gc-percent", 400, "Go GC target percentage when $GOGC is unset (higher: fewer collections, more memory)")
 	fl.StringVar(&f.cacheDir, "cache-dir", filepath.Join(defaultDir("cache"), "compile"), "compilation cache `DIR`")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the compilation cache")
-	fl.StringVar(&f.engine, "engine", wasmrt.EngineWazero, "engine: wazero or wazero-interpreter")
+	fl.StringVar(&f.engine, "engine", wasmrt.EngineWazero, "engine: "+strings.Join(engine.Names(), ", ")+" (wasmtime in a build with -tags wasmtime)")
 	fl.StringVar(&f.statePath, "state", "", "state store for stateful jobs: a bbolt `FILE`, \"memory\", or redis://host:port/db shared with the orchestrator (default: state.db in --data-dir)")
 	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "export traces to this OTLP/HTTP collector `URL` (default: $OTEL_EXPORTER_OTLP_ENDPOINT; none: no export)")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight invocations may take to finish on shutdown")

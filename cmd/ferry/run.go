@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferryrun/ferry/compiler/bundle"
+	"github.com/ferryrun/ferry/runtime/engine"
 	"github.com/ferryrun/ferry/runtime/state"
 	"github.com/ferryrun/ferry/runtime/wasmrt"
 )
@@ -79,7 +80,7 @@ Exit status: 0 ok, 1 the job failed, 2 usage, 3 module refused, 4 host error.`,
 	fl.StringVar(&f.statePath, "state", filepath.Join(defaultDir("data"), "state.db"), "state store: a bbolt `FILE`, or \"memory\"")
 	fl.StringVar(&f.cacheDir, "cache-dir", filepath.Join(defaultDir("cache"), "compile"), "compilation cache `DIR`")
 	fl.BoolVar(&f.noCache, "no-cache", false, "do not use the compilation cache")
-	fl.StringVar(&f.engine, "engine", wasmrt.EngineWazero, "engine: wazero or wazero-interpreter")
+	fl.StringVar(&f.engine, "engine", wasmrt.EngineWazero, "engine: "+strings.Join(engine.Names(), ", ")+" (wasmtime in a build with -tags wasmtime)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "guest log level shown on stderr: debug, info, warn, error")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress messages")
 	fl.StringVar(&f.job, "job", "", "the job to run when the argument is a bundle")
